@@ -1,0 +1,28 @@
+# make course : set up and run every lesson on the bundled offline model (the main job)
+# make test   : set up and run the tests (unit tests + every notebook executed by nbval)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU wheel is on the course machines; elsewhere on Linux add
+# TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu" to avoid GBs of CUDA packages.
+TORCH_PIP_ARGS ?=
+
+.PHONY: setup course test lab clean-runs
+
+$(VENV)/.installed: pyproject.toml helpers/offline.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(TORCH_PIP_ARGS) torch==2.13.0
+	$(PY) -m pip install -e ".[test]"
+	$(PY) -m helpers assets --install
+	touch $@
+
+setup: $(VENV)/.installed
+
+course: setup
+	$(PY) -m helpers run --profile cpu
+
+test: setup
+	$(PY) -m pytest --nbval-lax --nbval-cell-timeout=1800 tests notebooks solutions
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks

@@ -1,0 +1,122 @@
+"""Execute notebooks with papermill under a profile, and collect one summary table per run."""
+import ast
+import csv
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+
+from .metrics import read_metrics
+from .profiles import settings
+
+COURSE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def find_notebooks(names=(), folder: Path | None = None) -> list:
+    """Notebook paths for names such as "00", "00_setup" or a path; all lessons if none given."""
+    folder = folder or COURSE_ROOT / "notebooks"
+    available = sorted(folder.glob("[0-9]*.ipynb"))
+    if not names:
+        return available
+    found = []
+    for name in names:
+        path = Path(name)
+        matches = [path] if path.suffix == ".ipynb" and path.exists() else \
+            [nb for nb in available if nb.stem == name or nb.stem.startswith(f"{name}_")]
+        if len(matches) != 1:
+            raise ValueError(f"No single notebook matches {name!r}. Available: "
+                             f"{', '.join(nb.stem for nb in available)} (or give a path).")
+        found.append(matches[0])
+    return found
+
+
+def notebook_parameters(path) -> dict:
+    """The names and defaults in a notebook's `parameters` cell."""
+    import papermill
+
+    return {name: p["default"] for name, p in papermill.inspect_notebook(str(path)).items()}
+
+
+def parse_value(text: str):
+    """Turn a command-line value into a Python value: numbers, True/False/None, else the string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def check_overrides(notebooks: list, overrides: dict) -> None:
+    valid = set().union(*(notebook_parameters(nb) for nb in notebooks)) - {"profile"}
+    unknown = set(overrides) - valid
+    if unknown:
+        raise ValueError(f"Unknown parameter(s) {sorted(unknown)} for "
+                         f"{', '.join(nb.stem for nb in notebooks)}. Valid: {', '.join(sorted(valid))}")
+
+
+def new_run_dir(root: Path, label: str) -> Path:
+    """A fresh folder for this run; earlier runs are never overwritten."""
+    stem = f"{datetime.now():%Y%m%d-%H%M%S}-{label}"
+    for suffix in [""] + [f"-{i}" for i in range(2, 1000)]:
+        try:
+            (root / (stem + suffix)).mkdir(parents=True)
+            return root / (stem + suffix)
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a run folder under {root}")
+
+
+def run_notebook(notebook: Path, out: Path, parameters: dict, timeout=None) -> dict:
+    """Execute one notebook into `out`; never raises for a failing notebook, reports it instead."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    start, status, error = time.perf_counter(), "ok", ""
+    try:
+        papermill.execute_notebook(str(notebook), str(out), parameters=parameters, cwd=str(out.parent),
+                                   progress_bar=True, execution_timeout=timeout)
+    except PapermillExecutionError as e:
+        first_line = (e.source or "").strip().splitlines()[:1] or [""]
+        status, error = "failed", f"cell {e.cell_index} `{first_line[0][:60]}`: {e.ename}: {e.evalue}"
+    except Exception as e:  # a kernel that died or timed out: the other notebooks still run
+        status, error = "failed", f"{type(e).__name__}: {e}"
+    metrics = read_metrics(out) if out.exists() else {}
+    return {"notebook": notebook.stem, "status": status,
+            "seconds": round(time.perf_counter() - start, 1), **metrics, "error": error}
+
+
+def run_notebooks(notebooks: list, profile: str = "cpu", overrides: dict | None = None,
+                  runs_root="runs", timeout=None) -> tuple:
+    """Run each notebook with the profile and overrides; returns (run folder, summary rows)."""
+    overrides = overrides or {}
+    settings(profile)  # refuses an unknown profile before anything runs
+    check_overrides(notebooks, overrides)
+    if profile == "cpu":
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the offline profile must never wait on the network
+    run_dir = new_run_dir(Path(runs_root), profile)
+    rows = []
+    for i, notebook in enumerate(notebooks, 1):
+        own = notebook_parameters(notebook)
+        parameters = {"profile": profile, **{k: v for k, v in overrides.items() if k in own}}
+        print(f"[{i}/{len(notebooks)}] {notebook.stem} (profile {profile}) ...", flush=True)
+        row = run_notebook(notebook, run_dir / notebook.name, parameters, timeout)
+        print(f"      {row['status']} in {row['seconds']} s {row['error']}", flush=True)
+        rows.append(row)
+    write_summary(run_dir, rows)
+    return run_dir, rows
+
+
+def write_summary(run_dir: Path, rows: list) -> None:
+    """summary.csv and summary.md: one row per notebook with status, time and metrics."""
+    columns = ["notebook", "status", "seconds"]
+    columns += sorted({k for row in rows for k in row} - set(columns) - {"error"}) + ["error"]
+    with open(run_dir / "summary.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(row.get(c, "")) for c in columns) + " |" for row in rows]
+    (run_dir / "summary.md").write_text("\n".join(lines) + "\n")
+
+
+def _cell(value) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")[:200]

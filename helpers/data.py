@@ -1,0 +1,121 @@
+"""The course's chat data, and a validator for any dataset in the `messages` format."""
+from pathlib import Path
+
+CHAT_DATA = Path(__file__).parent / "chat_data"
+ROLES = ("system", "user", "assistant", "tool")
+ROLE_FIXES = {"human": "user", "bot": "assistant", "gpt": "assistant", "model": "assistant",
+              "ai": "assistant", "chatbot": "assistant", "function": "tool", "sys": "system"}
+
+
+class ConversationError(ValueError):
+    """A conversation breaks the `messages` format; the message says where and how to fix it."""
+
+
+def load_chat_dataset(source: str = "offline", config: str | None = None, validate: bool = True):
+    """A DatasetDict with "train" and "test" splits of `messages` conversations.
+
+    "offline" is the course's own set (1,800 train / 400 test conversations from
+    Natural-Instructions, see helpers/chat_data/README.md); any other value is a Hub dataset name,
+    e.g. "HuggingFaceTB/smoltalk" with config "everyday-conversations".
+    """
+    from datasets import load_dataset
+
+    if source == "offline":
+        files = {split: str(CHAT_DATA / f"{split}.jsonl") for split in ("train", "test")}
+        dataset = load_dataset("json", data_files=files)
+    else:
+        dataset = load_dataset(source, config)
+    if validate:
+        for split in dataset:
+            validate_messages(dataset[split])
+    return dataset
+
+
+def validate_messages(data, require_assistant_last: bool = True) -> int:
+    """Check one conversation, a list of them, or a dataset with a `messages` column.
+
+    Returns the number of conversations checked; raises ConversationError at the first bad one,
+    naming its index, the message, the problem and the fix.
+    """
+    conversations = _as_conversations(data)
+    for index, conversation in enumerate(conversations):
+        problem = conversation_problem(conversation, require_assistant_last)
+        if problem:
+            raise ConversationError(f"Conversation {index}: {problem}")
+    return len(conversations)
+
+
+def _as_conversations(data) -> list:
+    column_names = getattr(data, "column_names", None)
+    if column_names is not None:  # a datasets.Dataset
+        if "messages" not in column_names:
+            raise ConversationError(
+                f"The dataset has no 'messages' column (columns: {column_names}). Fix: convert "
+                "each row into a list of {'role': ..., 'content': ...} dicts, or train on it "
+                "with a formatting_func (lesson 02).")
+        return data["messages"]
+    if isinstance(data, dict):
+        data = [data]
+    if isinstance(data, list) and data and isinstance(data[0], dict) and "messages" not in data[0]:
+        return [data]  # a single conversation: a list of message dicts
+    if isinstance(data, list):
+        return [row["messages"] if isinstance(row, dict) and "messages" in row else row for row in data]
+    raise ConversationError(f"Expected a conversation (a list of message dicts), a list of "
+                            f"conversations or a dataset, got {type(data).__name__}.")
+
+
+def conversation_problem(messages, require_assistant_last: bool = True) -> str | None:
+    """What is wrong with one conversation, with the fix, or None if it is well formed."""
+    if not isinstance(messages, list):
+        return (f"expected a list of message dicts, got {type(messages).__name__}. Fix: wrap the "
+                "text as [{'role': 'user', 'content': text}].")
+    if not messages:
+        return "it has no messages. Fix: add a user message and the assistant's reply."
+    previous = None
+    for position, message in enumerate(messages):
+        problem = _message_problem(message, position, previous)
+        if problem:
+            return f"message {position}: {problem}"
+        previous = message["role"]
+    if require_assistant_last and previous != "assistant":
+        return (f"it ends with a {previous} message, so there is no reply to learn from. Fix: add "
+                "the assistant's reply, or pass require_assistant_last=False for prompts.")
+    return None
+
+
+def _message_problem(message, position: int, previous: str | None) -> str | None:
+    if not isinstance(message, dict):
+        return (f"is a {type(message).__name__}, not a dict. Fix: write it as "
+                "{'role': 'user', 'content': '...'}.")
+    for key in ("role", "content"):
+        if key not in message:
+            return f"has no '{key}' key (it has {sorted(message)}). Fix: add '{key}'."
+    role, content = message["role"], message["content"]
+    if role not in ROLES:
+        hint = f"did you mean '{ROLE_FIXES[role.lower()]}'?" if str(role).lower() in ROLE_FIXES else \
+            f"use one of {', '.join(ROLES)}."
+        return f"unknown role {role!r}. Fix: {hint}"
+    if content is None and message.get("tool_calls"):
+        content = ""  # an assistant turn that only calls a tool
+    elif isinstance(content, list):
+        return ("content is a list of parts (multimodal). A text-only chat template cannot render "
+                "it. Fix: join the text parts into one string.")
+    elif not isinstance(content, str):
+        return f"content is a {type(content).__name__}, not a string. Fix: convert it with str()."
+    elif not content.strip():
+        return f"the {role} message is empty. Fix: give it text, or remove it."
+    return _order_problem(role, position, previous)
+
+
+def _order_problem(role: str, position: int, previous: str | None) -> str | None:
+    if role == "system":
+        return None if position == 0 else ("a system message may only come first. Fix: move it to "
+                                           "the start, or merge it into the first system message.")
+    if previous in (None, "system") and role != "user":
+        return f"the conversation must start with a user message, not {role}. Fix: add the user's question first."
+    if role == previous and role in ("user", "assistant"):
+        return (f"two {role} messages in a row; user and assistant must alternate. Fix: merge them, "
+                f"or add the missing {'assistant' if role == 'user' else 'user'} message between them.")
+    if role == "tool" and previous not in ("assistant", "tool"):
+        return "a tool result must follow the assistant's tool call. Fix: add the assistant message with tool_calls first."
+    return None

