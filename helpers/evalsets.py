@@ -59,3 +59,23 @@ def _unique_docs(path, fields) -> list:
             row = json.loads(line)
             docs.setdefault(row["doc_id"], {k: row["doc"][k] for k in fields})
     return list(docs.values())
+
+
+def benchmark_questions() -> list:
+    """Every question of the shipped benchmarks (MMLU, ARC, GSM8K, HumanEval), for leak checks."""
+    questions = [p["question"] for p in load_gsm8k()] + [p["prompt"] for p in load_humaneval()]
+    for subset in ("ARC-Challenge", "ARC-Easy"):
+        questions += list(load_arc(subset)["question"])
+    for subject in mmlu_subjects():
+        questions += list(load_mmlu(subject)["question"])
+    return questions
+
+
+def leaked_questions(texts, questions=None, prefix_chars: int = 60) -> list:
+    """The benchmark questions whose opening `prefix_chars` characters occur in any of `texts`.
+
+    Questions shorter than 40 characters are skipped: they match ordinary sentences by chance.
+    """
+    corpus = "\n".join(texts)
+    questions = benchmark_questions() if questions is None else questions
+    return [q for q in questions if len(q) > 40 and q[:prefix_chars] in corpus]

@@ -46,7 +46,7 @@ def model_path(source: str = "offline") -> str:
     if source in OFFLINE_MODELS:
         return str(_offline_copy(OFFLINE_MODELS[source]))
     folder = Path(str(source)).expanduser()
-    if folder.is_dir():
+    if str(source).strip() and folder.is_dir():
         if not (folder / "config.json").exists():
             raise ValueError(f"{folder} is a folder but holds no config.json, so it is not a saved "
                              "model. Fix: pass the folder you gave to save_pretrained().")
@@ -54,9 +54,9 @@ def model_path(source: str = "offline") -> str:
     if isinstance(source, str) and HUB_ID.match(source):
         return source
     raise ValueError(
-        f"Unknown model source {source!r}. Use 'offline' (SmolLM2-135M-Instruct, no network), "
-        "'offline-base' (Gemma-3-270M base), the path of a saved model folder, or a Hub name "
-        "such as 'HuggingFaceTB/SmolLM2-135M-Instruct'.")
+        f"Unknown model source {source!r}: no such folder, and not a Hub name. Use 'offline' "
+        "(SmolLM2-135M-Instruct, no network), 'offline-base' (Gemma-3-270M base), the path of a "
+        "saved model folder, or a Hub name such as 'HuggingFaceTB/SmolLM2-135M-Instruct'.")
 
 
 def load_model(source: str = "offline", dtype=None, device=None, **from_pretrained_kwargs):

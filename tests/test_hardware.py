@@ -1,0 +1,30 @@
+import torch
+from trl import SFTConfig
+
+import helpers
+from helpers.hardware import Hardware
+
+
+def test_this_machine_is_a_cpu_that_loads_fp32():
+    hardware = helpers.detect_hardware()
+    assert hardware.device == "cpu" and hardware.dtype == torch.float32
+    assert hardware.cpu_cores >= 1 and hardware.memory_gb > 1
+    assert "no GPU found" in hardware.describe()
+
+
+def test_cpu_precision_lets_sftconfig_build(tmp_path):
+    # SFTConfig() turns bf16 on by default and raises on a CPU-only machine; ours must not.
+    precision = helpers.detect_hardware().trainer_precision()
+    assert precision == {"bf16": False, "fp16": False, "use_cpu": True}
+    config = SFTConfig(output_dir=str(tmp_path), **precision)
+    assert not config.bf16 and config.use_cpu
+
+
+def test_gpus_get_bf16_where_supported_and_fp16_otherwise():
+    a100 = Hardware("cuda", "A100", 40, 8, bf16=True, fp16=True)
+    t4 = Hardware("cuda", "Tesla T4", 15, 2, bf16=False, fp16=True)
+    assert a100.dtype == torch.bfloat16 and a100.trainer_precision()["bf16"]
+    assert t4.dtype == torch.float16 and t4.trainer_precision() == {"bf16": False, "fp16": True, "use_cpu": False}
+    assert helpers.recommend_profile(a100) == "gpu"
+    assert helpers.recommend_profile(t4) == "colab-t4"
+    assert helpers.recommend_profile(helpers.detect_hardware()) == "cpu"

@@ -1,0 +1,45 @@
+"""The course's own conventions: pinned environments agree, notebooks are clean and parameterised."""
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from helpers.batch import notebook_parameters
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted(p for folder in ("notebooks", "exercises", "solutions") for p in (ROOT / folder).glob("*.ipynb"))
+LESSONS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def test_pyproject_and_environment_yml_pin_the_same_packages():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = set(project["dependencies"]) | set(project["optional-dependencies"]["test"])
+    pip_section = re.search(r"- pip:\n((?:\s+- .+\n?)+)", (ROOT / "environment.yml").read_text()).group(1)
+    in_yml = {line.strip()[2:].strip() for line in pip_section.splitlines()} - {"-e ."}
+    assert in_yml == declared
+    assert all("==" in requirement for requirement in declared), "every dependency is pinned"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_notebooks_are_committed_without_outputs_or_widget_state(path):
+    notebook = json.loads(path.read_text())
+    code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
+    assert not any(c.get("outputs") or c.get("execution_count") for c in code), "strip the outputs"
+    assert "widgets" not in notebook["metadata"], "strip the widget state"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_every_lesson_has_parameters_defaulting_to_the_cpu_profile(path):
+    notebook = json.loads(path.read_text())
+    tagged = [c for c in notebook["cells"] if "parameters" in c["metadata"].get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
+    assert notebook_parameters(path)["profile"] == '"cpu"'
+
+
+def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one():
+    readme = (ROOT / "README.md").read_text()
+    first_block = re.search(r"```(?:bash|sh)?\n(.*?)```", readme, re.S).group(1)
+    assert "make course" in first_block and "make test" in first_block
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
