@@ -122,3 +122,10 @@ def test_a_valid_cache_is_reused_without_converting(empty_cache, monkeypatch):
     first = helpers.model_path("offline")
     monkeypatch.setattr(models, "_convert_gguf", lambda *a: pytest.fail("converted twice"))
     assert helpers.model_path("offline") == first
+
+
+def test_offline_base_model_is_gemma_without_a_chat_template():
+    model, tokenizer = helpers.load_model("offline-base")
+    assert type(model).__name__ == "Gemma3ForCausalLM" and tokenizer.chat_template is None
+    assert 260e6 < helpers.count_parameters(model)[1] < 275e6
+    assert "france" in helpers.complete(model, tokenizer, "The capital of France is", 12).lower()

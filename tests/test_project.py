@@ -43,3 +43,13 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one():
     first_block = re.search(r"```(?:bash|sh)?\n(.*?)```", readme, re.S).group(1)
     assert "make course" in first_block and "make test" in first_block
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_lock_file_agrees_with_the_declared_pins():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = set(project["dependencies"]) | set(project["optional-dependencies"]["test"])
+    lines = (ROOT / "requirements" / "constraints.txt").read_text().splitlines()
+    locked = {line.split("==")[0].lower().replace("_", "-"): line for line in lines if "==" in line}
+    for requirement in declared:
+        name = requirement.split("==")[0].lower()
+        assert locked.get(name) == requirement, f"{requirement} vs constraints.txt {locked.get(name)}"
