@@ -49,7 +49,9 @@ def test_the_lock_file_agrees_with_the_declared_pins():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     declared = set(project["dependencies"]) | set(project["optional-dependencies"]["test"])
     lines = (ROOT / "requirements" / "constraints.txt").read_text().splitlines()
-    locked = {line.split("==")[0].lower().replace("_", "-"): line for line in lines if "==" in line}
+    normal = lambda name: name.lower().replace("_", "-")  # noqa: E731
+    locked = dict(line.split("==") for line in lines if "==" in line)
+    locked = {normal(name): version for name, version in locked.items()}
     for requirement in declared:
-        name = requirement.split("==")[0].lower()
-        assert locked.get(name) == requirement, f"{requirement} vs constraints.txt {locked.get(name)}"
+        name, version = requirement.split("==")
+        assert locked.get(normal(name)) == version, f"{requirement}: constraints.txt has {locked.get(normal(name))}"
