@@ -1,0 +1,83 @@
+import json
+
+import pytest
+
+from helpers import templates
+from helpers.data import CHAT_DATA
+from helpers.templates import FAMILIES, TemplateRenderError, render
+
+CONVERSATION = [{"role": "system", "content": "You are concise."},
+                {"role": "user", "content": "What is 2+2?"},
+                {"role": "assistant", "content": "4."},
+                {"role": "user", "content": "And 3+3?"}]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(offline_model):
+    return offline_model[1]
+
+
+def test_the_chatml_template_is_the_one_inside_the_offline_model(tokenizer):
+    assert FAMILIES["chatml"].template == tokenizer.chat_template
+    assert render(CONVERSATION, "chatml", add_generation_prompt=True) == \
+        tokenizer.apply_chat_template(CONVERSATION, tokenize=False, add_generation_prompt=True)
+
+
+@pytest.mark.parametrize("key, expected", [
+    ("chatml", "<|im_start|>user\nAnd 3+3?<|im_end|>\n<|im_start|>assistant\n"),
+    ("qwen2.5", "<|im_start|>assistant\n4.<|im_end|>\n"),
+    ("mistral", "<s>[INST] What is 2+2?[/INST] 4.</s>[INST] You are concise.\n\nAnd 3+3?[/INST]"),
+    ("llama3", "<|start_header_id|>assistant<|end_header_id|>\n\n4.<|eot_id|>"),
+])
+def test_each_family_renders_its_own_format(key, expected):
+    assert expected in render(CONVERSATION, key, add_generation_prompt=True)
+
+
+def test_gemma_refuses_a_system_message_with_a_clear_error():
+    with pytest.raises(TemplateRenderError, match="Gemma 2 refuses this conversation: System role not supported"):
+        render(CONVERSATION, "gemma")
+    assert render(CONVERSATION[1:], "gemma", add_generation_prompt=True).endswith(
+        "<start_of_turn>user\nAnd 3+3?<end_of_turn>\n<start_of_turn>model\n")
+
+
+def test_unknown_family_lists_the_available_ones():
+    with pytest.raises(ValueError, match="Available: chatml, qwen2.5, mistral, llama3, gemma"):
+        templates.family("vicuna")
+
+
+def test_a_broken_pasted_template_is_reported_not_raised_as_jinja_internals():
+    with pytest.raises(TemplateRenderError, match="This template refuses"):
+        render(CONVERSATION, "{% for m in messages %}{{ m.content }")
+
+
+def test_training_template_renders_the_same_text_as_the_stock_one(tokenizer):
+    rows = [json.loads(line) for line in (CHAT_DATA / "train.jsonl").read_text().splitlines()[:200]]
+    for row in rows:
+        stock = tokenizer.apply_chat_template(row["messages"], tokenize=False)
+        assert stock == tokenizer.apply_chat_template(row["messages"], tokenize=False,
+                                                      chat_template=templates.training_template())
+
+
+def test_span_mask_agrees_with_transformers_generation_mask(tokenizer):
+    rows = [json.loads(line) for line in (CHAT_DATA / "train.jsonl").read_text().splitlines()[:50]]
+    for row in rows:
+        encoded = tokenizer.apply_chat_template(row["messages"], chat_template=templates.training_template(),
+                                                return_assistant_tokens_mask=True, return_dict=True)
+        text = tokenizer.apply_chat_template(row["messages"], tokenize=False)
+        pieces = templates.token_mask(tokenizer, text, row["messages"], end_of_turn="<|im_end|>")
+        assert [int(trained) for _, trained in pieces] == list(encoded["assistant_masks"])
+
+
+def test_mask_covers_every_reply_and_nothing_else(tokenizer):
+    conversation = CONVERSATION + [{"role": "assistant", "content": "6."}]
+    text = render(conversation, "chatml")
+    pieces = templates.token_mask(tokenizer, text, conversation, end_of_turn="<|im_end|>")
+    assert "".join(p for p, trained in pieces if trained) == "4.<|im_end|>6.<|im_end|>"
+    assert all(trained for _, trained in templates.token_mask(tokenizer, text, conversation, assistant_only=False))
+
+
+def test_mask_renderings_show_both_kinds_of_token():
+    pieces = [("<|im_start|>user\nHi", False), ("Hello", True), ("<|im_end|>", True)]
+    html = templates.mask_html(pieces)
+    assert html.count("<span") == 5 and "trained</span> 2 tokens" in html and "&lt;|im_start|&gt;" in html
+    assert templates.mask_text(pieces).startswith("<|im_start|>user\nHi⟦Hello<|im_end|>⟧")
