@@ -95,8 +95,8 @@ def _message_problem(message, position: int, previous: str | None) -> str | None
         hint = f"did you mean '{ROLE_FIXES[role.lower()]}'?" if str(role).lower() in ROLE_FIXES else \
             f"use one of {', '.join(ROLES)}."
         return f"unknown role {role!r}. Fix: {hint}"
-    if content is None and message.get("tool_calls"):
-        content = ""  # an assistant turn that only calls a tool
+    if message.get("tool_calls") and content in (None, ""):
+        pass  # an assistant turn that only calls a tool needs no text
     elif isinstance(content, list):
         return ("content is a list of parts (multimodal). A text-only chat template cannot render "
                 "it. Fix: join the text parts into one string.")
