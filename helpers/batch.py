@@ -2,6 +2,7 @@
 import ast
 import csv
 import os
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -72,16 +73,47 @@ def run_notebook(notebook: Path, out: Path, parameters: dict, timeout=None) -> d
 
     start, status, error = time.perf_counter(), "ok", ""
     try:
-        papermill.execute_notebook(str(notebook), str(out), parameters=parameters, cwd=str(out.parent),
-                                   progress_bar=True, execution_timeout=timeout)
+        with PeakMemory() as memory:
+            papermill.execute_notebook(str(notebook), str(out), parameters=parameters, cwd=str(out.parent),
+                                       progress_bar=True, execution_timeout=timeout)
     except PapermillExecutionError as e:
         first_line = (e.source or "").strip().splitlines()[:1] or [""]
         status, error = "failed", f"cell {e.cell_index} `{first_line[0][:60]}`: {e.ename}: {e.evalue}"
     except Exception as e:  # a kernel that died or timed out: the other notebooks still run
         status, error = "failed", f"{type(e).__name__}: {e}"
     metrics = read_metrics(out) if out.exists() else {}
-    return {"notebook": notebook.stem, "status": status,
-            "seconds": round(time.perf_counter() - start, 1), **metrics, "error": error}
+    return {"notebook": notebook.stem, "status": status, "seconds": round(time.perf_counter() - start, 1),
+            "peak_memory_gb": round(memory.peak / 2**30, 2), **metrics, "error": error}
+
+
+class PeakMemory:
+    """The largest resident memory of this process's children (the notebook kernel) while open."""
+
+    def __init__(self, interval: float = 0.5):
+        self.interval, self.peak = interval, 0
+        self._stop = threading.Event()
+
+    def _sample(self):
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.wait(self.interval):
+            total = 0
+            for child in me.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    pass  # a child that just exited
+            self.peak = max(self.peak, total)
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
 
 
 def run_notebooks(notebooks: list, profile: str = "cpu", overrides: dict | None = None,
@@ -107,7 +139,7 @@ def run_notebooks(notebooks: list, profile: str = "cpu", overrides: dict | None 
 
 def write_summary(run_dir: Path, rows: list) -> None:
     """summary.csv and summary.md: one row per notebook with status, time and metrics."""
-    columns = ["notebook", "status", "seconds"]
+    columns = ["notebook", "status", "seconds", "peak_memory_gb"]
     columns += sorted({k for row in rows for k in row} - set(columns) - {"error"}) + ["error"]
     with open(run_dir / "summary.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)

@@ -30,6 +30,7 @@ def test_setup_notebook_runs_in_batch_and_its_metrics_reach_the_summary(tmp_path
     (row,) = csv.DictReader(open(run_dir / "summary.csv"))
     assert row["notebook"] == "00_setup" and row["status"] == "ok"
     assert row["answered_paris"] == "True" and float(row["generation_tokens_per_second"]) > 0
+    assert 0.3 < float(row["peak_memory_gb"]) < 4  # the kernel holds a 135M-parameter fp32 model
     assert (run_dir / "00_setup.ipynb").exists() and "| 00_setup | ok |" in (run_dir / "summary.md").read_text()
 
 
