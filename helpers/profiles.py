@@ -13,6 +13,11 @@ PROFILES = {
         "dataset_source": "offline",          # the course's 1,800 Natural-Instructions chats
         "dataset_config": None,               # the offline set has no configs
         "max_new_tokens": 48,                 # short replies: CPU generation runs ~20 tokens/s
+        "max_steps": 16,                      # ~8 s per step of 8 conversations on 2 cores: ~2 minutes
+        "batch_size": 8,                      # 8 x ~100 tokens per step; fits in 4 GB with fp32 weights
+        "learning_rate": 1e-4,                # full fine-tuning; learns the answer format in ~10 steps
+        "max_length": 256,                    # longer than 99% of the course's conversations
+        "eval_samples": 48,                   # held-out questions scored before and after (~30 s each)
     },
     "colab-t4": {  # Colab's free T4 (16 GB, fp16 only): the chapter's small models and data
         "model_source": "HuggingFaceTB/SmolLM2-135M-Instruct",
@@ -20,6 +25,11 @@ PROFILES = {
         "dataset_source": "HuggingFaceTB/smoltalk",
         "dataset_config": "everyday-conversations",
         "max_new_tokens": 128,
+        "max_steps": 300,
+        "batch_size": 8,
+        "learning_rate": 5e-5,
+        "max_length": 1024,
+        "eval_samples": 200,
     },
     "gpu": {  # an A100/H100-class GPU (40 GB+, bf16): a model 12x larger, as in the chapter
         "model_source": "HuggingFaceTB/SmolLM2-1.7B-Instruct",
@@ -27,6 +37,11 @@ PROFILES = {
         "dataset_source": "HuggingFaceTB/smoltalk",
         "dataset_config": "all",
         "max_new_tokens": 256,
+        "max_steps": 1000,
+        "batch_size": 16,
+        "learning_rate": 5e-5,
+        "max_length": 2048,
+        "eval_samples": 400,
     },
 }
 

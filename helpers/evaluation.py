@@ -1,0 +1,59 @@
+"""Generating replies for held-out conversations and scoring them by exact match."""
+import re
+import string
+
+import torch
+
+
+def prompt_of(conversation) -> list:
+    """The conversation up to (not including) its last assistant reply: what the model is asked."""
+    last = max(i for i, m in enumerate(conversation) if m["role"] == "assistant")
+    return list(conversation[:last])
+
+
+def generate_replies(model, tokenizer, prompts, max_new_tokens: int = 16, batch_size: int = 16) -> list:
+    """Greedy replies to a list of prompts (each a list of messages), generated in batches."""
+    from tqdm.auto import tqdm
+
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"  # new tokens must follow the prompt
+    was_training, replies = model.training, []
+    model.eval()
+    try:
+        for start in tqdm(range(0, len(prompts), batch_size), desc="generating", leave=False):
+            texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
+                     for p in prompts[start:start + batch_size]]
+            inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+            with torch.no_grad():
+                output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                                        pad_token_id=tokenizer.pad_token_id)
+            new = output[:, inputs["input_ids"].shape[1]:]
+            replies += [r.strip() for r in tokenizer.batch_decode(new, skip_special_tokens=True)]
+    finally:
+        tokenizer.padding_side = side
+        model.train(was_training)
+    return replies
+
+
+def normalize(text: str) -> str:
+    """Lower case, no surrounding punctuation or extra spaces: 'Yes.' and 'yes' compare equal."""
+    text = re.sub(r"\s+", " ", str(text).lower()).strip()
+    return text.strip(string.punctuation + " ")
+
+
+def exact_match(reply: str, references) -> bool:
+    return normalize(reply) in {normalize(r) for r in references}
+
+
+def score_held_out(model, tokenizer, rows, max_new_tokens: int = 16, batch_size: int = 16):
+    """A DataFrame with one row per held-out conversation: task, expected answers, reply, correct."""
+    import pandas as pd
+
+    prompts = [prompt_of(row["messages"]) for row in rows]
+    replies = generate_replies(model, tokenizer, prompts, max_new_tokens, batch_size)
+    return pd.DataFrame({
+        "task": [row["task"] for row in rows],
+        "question": [p[-1]["content"].split("\n\n", 1)[-1][:80] for p in prompts],
+        "expected": [row["references"][0] for row in rows],
+        "reply": replies,
+        "correct": [exact_match(reply, row["references"]) for reply, row in zip(replies, rows)],
+    })

@@ -1,0 +1,100 @@
+"""Reading a training run: its loss curves as a table and a plot, and what their shape means."""
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def fresh_output_dir(path) -> str:
+    """`path` if it is new or empty, else `path-2`, `path-3`...: a run never overwrites an earlier one."""
+    base = Path(path)
+    for candidate in [base] + [base.with_name(f"{base.name}-{i}") for i in range(2, 1000)]:
+        if not candidate.exists() or not any(candidate.iterdir()):
+            if candidate != base:
+                print(f"{base} already holds a run; this one writes to {candidate}")
+            return str(candidate)
+    raise RuntimeError(f"too many runs beside {base}: clean some up")
+
+
+def loss_table(log_history):
+    """Trainer.state.log_history as a DataFrame: step, train_loss, eval_loss (one row per step)."""
+    import pandas as pd
+
+    rows = {}
+    for entry in log_history:
+        step = entry.get("step")
+        if "loss" in entry:
+            rows.setdefault(step, {})["train_loss"] = float(entry["loss"])
+        if "eval_loss" in entry:
+            rows.setdefault(step, {})["eval_loss"] = float(entry["eval_loss"])
+    table = pd.DataFrame.from_dict(rows, orient="index").sort_index()
+    table.index.name = "step"
+    return table
+
+
+def plot_losses(log_history, title: str = "Loss"):
+    """Train and eval loss against the step, on one plot."""
+    import matplotlib.pyplot as plt
+
+    table = loss_table(log_history)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for column, style in (("train_loss", "-o"), ("eval_loss", "-s")):
+        if column in table:
+            series = table[column].dropna()
+            ax.plot(series.index, series.values, style, label=column.replace("_", " "), markersize=4)
+    ax.set(xlabel="step", ylabel="loss", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    plt.close(fig)  # the notebook shows the returned figure once
+    return fig
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    pattern: str
+    meaning: str
+    fix: str
+
+    def __str__(self):
+        return f"{self.pattern}: {self.meaning}\nWhat to do: {self.fix}"
+
+
+def diagnose(train_losses, eval_losses=None) -> Diagnosis:
+    """Name the pattern of a loss curve, as the chapter describes them, with the matching fix.
+
+    Healthy runs go through a sharp drop, then stabilise, then converge. The warning signs are
+    divergence, underfitting (the loss barely moves), overfitting (eval loss turns up while
+    train loss keeps falling) and memorisation (train loss near zero, eval loss far above it).
+    """
+    train = [float(x) for x in train_losses]
+    evals = [float(x) for x in (eval_losses or [])]
+    if len(train) < 3:
+        raise ValueError(f"need at least 3 logged train losses to read a curve, got {len(train)}; "
+                         "log more often (logging_steps) or train longer")
+    if not all(map(math.isfinite, train + evals)):
+        return Diagnosis("diverged", "the loss became NaN or infinite.",
+                         "lower the learning rate (10x), and check for empty or broken examples")
+    third = max(1, len(train) // 3)
+    start, end = sum(train[:third]) / third, sum(train[-third:]) / third
+    drop = (start - end) / start
+    if end > start * 1.05:
+        return Diagnosis("diverging", "the train loss is going up.",
+                         "lower the learning rate; use warmup; check the data and the loss mask")
+    if evals and min(train[-third:]) < 0.05 and evals[-1] > 10 * max(min(train[-third:]), 0.01):
+        return Diagnosis("memorisation", "the model reproduces its training examples but does not generalise.",
+                         "stop earlier, add more varied data, or lower the number of epochs")
+    if len(evals) >= 3 and evals[-1] > min(evals) * 1.05 and train[-1] < train[0]:
+        return Diagnosis("overfitting", "eval loss turned up while train loss kept falling.",
+                         "stop at the lowest eval loss (load_best_model_at_end), use fewer epochs or more data")
+    if drop < 0.05:
+        return Diagnosis("underfitting", "the loss barely moved.",
+                         "raise the learning rate, train longer, and check that the mask leaves tokens to learn")
+    # share of the whole drop that happened in the last third of the run
+    recent = (train[-third - 1] - train[-1]) / (train[0] - train[-1]) if train[0] != train[-1] else 0
+    if recent < 0.05:
+        return Diagnosis("converged", "the loss has flattened: more steps on this data will not help much.",
+                         "stop here, or change the data or the model to improve further")
+    if recent >= 0.25:
+        return Diagnosis("sharp drop", "the loss is still falling fast: the model is adapting to the format.",
+                         "train longer: the run ended before the curve flattened")
+    return Diagnosis("stabilising", "after the initial drop the loss decreases slowly.",
+                     "keep training while the eval loss falls; stop when it flattens")

@@ -1,0 +1,35 @@
+import pytest
+
+from helpers import evaluation
+
+
+@pytest.mark.parametrize("reply, references, correct", [
+    ("Yes.", ["Yes."], True), ("yes", ["Yes."], True), ("  D. ", ["D."], True),
+    ("Yes, it does.", ["Yes."], False), ("every day", ["Every day.", "Daily."], True), ("B", ["D."], False),
+])
+def test_exact_match_ignores_case_spacing_and_surrounding_punctuation(reply, references, correct):
+    assert evaluation.exact_match(reply, references) is correct
+
+
+def test_prompt_stops_before_the_last_reply():
+    conversation = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
+                    {"role": "user", "content": "c"}, {"role": "assistant", "content": "d"}]
+    assert evaluation.prompt_of(conversation) == conversation[:3]
+
+
+def test_batched_generation_matches_one_at_a_time(offline_model):
+    model, tokenizer = offline_model
+    prompts = [[{"role": "user", "content": "What is the capital of France?"}],
+               [{"role": "user", "content": "Answer yes or no: is the sky blue on a clear day? Please explain"}]]
+    together = evaluation.generate_replies(model, tokenizer, prompts, max_new_tokens=8, batch_size=2)
+    alone = [evaluation.generate_replies(model, tokenizer, [p], max_new_tokens=8)[0] for p in prompts]
+    assert together == alone and "Paris" in together[0]
+    assert tokenizer.padding_side == "right", "the tokenizer's padding side is restored"
+
+
+def test_score_held_out_reports_each_row(offline_model):
+    import helpers
+
+    rows = [r for r in helpers.load_chat_dataset()["test"] if r["kind"] == "yes/no"][:3]
+    table = evaluation.score_held_out(*offline_model, rows, max_new_tokens=4)
+    assert list(table.columns) == ["task", "question", "expected", "reply", "correct"] and len(table) == 3

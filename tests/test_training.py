@@ -1,0 +1,56 @@
+import math
+
+import pytest
+
+from helpers import training
+
+STEPS = range(30)
+CURVES = {
+    "sharp drop": [3.0 * math.exp(-s / 60) for s in STEPS],
+    "stabilising": [1.0 + 2.0 * math.exp(-s / 8) for s in STEPS],
+    "converged": [1.0 + 2.0 * math.exp(-s / 2) for s in STEPS],
+    "underfitting": [3.0 - 0.002 * s for s in STEPS],
+    "diverging": [1.0 + 0.05 * s for s in STEPS],
+}
+
+
+@pytest.mark.parametrize("pattern", CURVES)
+def test_each_constructed_curve_is_named(pattern):
+    assert training.diagnose(CURVES[pattern]).pattern == pattern
+
+
+def test_overfitting_needs_the_eval_curve():
+    train = [3.0 * math.exp(-s / 5) + 0.2 for s in STEPS]
+    evals = [1.5, 1.2, 1.1, 1.15, 1.3, 1.45]
+    diagnosis = training.diagnose(train, evals)
+    assert diagnosis.pattern == "overfitting" and "load_best_model_at_end" in diagnosis.fix
+
+
+def test_memorisation():
+    train = [2.0 * math.exp(-s / 3) + 0.001 for s in STEPS]
+    assert training.diagnose(train, [1.9, 1.5, 1.6]).pattern == "memorisation"
+
+
+def test_nan_and_too_short_curves():
+    assert training.diagnose([2.0, 1.5, float("nan")]).pattern == "diverged"
+    with pytest.raises(ValueError, match="at least 3"):
+        training.diagnose([2.0, 1.0])
+
+
+def test_loss_table_and_plot_read_trainer_logs():
+    history = [{"loss": 2.0, "step": 1}, {"loss": 1.5, "step": 2}, {"eval_loss": 1.7, "step": 2},
+               {"train_runtime": 3.0, "step": 2}]
+    table = training.loss_table(history)
+    assert list(table.index) == [1, 2] and table.loc[2, "eval_loss"] == 1.7
+    figure = training.plot_losses(history)
+    assert [line.get_label() for line in figure.axes[0].lines] == ["train loss", "eval loss"]
+
+
+def test_fresh_output_dir_never_reuses_a_folder_with_files(tmp_path):
+    first = tmp_path / "sft"
+    assert training.fresh_output_dir(first) == str(first)
+    first.mkdir()
+    assert training.fresh_output_dir(first) == str(first)      # empty: fine to use
+    (first / "model.safetensors").write_text("a learner's model")
+    assert training.fresh_output_dir(first) == str(tmp_path / "sft-2")
+    assert (first / "model.safetensors").read_text() == "a learner's model"
