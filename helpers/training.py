@@ -66,7 +66,7 @@ def diagnose(train_losses, eval_losses=None) -> Diagnosis:
     train loss keeps falling) and memorisation (train loss near zero, eval loss far above it).
     """
     train = [float(x) for x in train_losses]
-    evals = [float(x) for x in (eval_losses or [])]
+    evals = [] if eval_losses is None else [float(x) for x in eval_losses]
     if len(train) < 3:
         raise ValueError(f"need at least 3 logged train losses to read a curve, got {len(train)}; "
                          "log more often (logging_steps) or train longer")
@@ -98,3 +98,11 @@ def diagnose(train_losses, eval_losses=None) -> Diagnosis:
                          "train longer: the run ended before the curve flattened")
     return Diagnosis("stabilising", "after the initial drop the loss decreases slowly.",
                      "keep training while the eval loss falls; stop when it flattens")
+
+
+def tokens_seen(trainer) -> int:
+    """Training tokens processed so far, from TRL's `num_tokens` log entries (padding excluded)."""
+    counts = [float(entry["num_tokens"]) for entry in trainer.state.log_history if "num_tokens" in entry]
+    if not counts:
+        raise ValueError("no num_tokens in the trainer's logs: set logging_steps so that at least one step is logged")
+    return int(max(counts))

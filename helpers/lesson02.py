@@ -1,0 +1,104 @@
+"""The exercises of lesson 02 (supervised fine-tuning): their data and their self-checks."""
+import math
+
+from .checks import Hint, exercise_check
+from .data import load_chat_dataset
+from .training import diagnose
+
+PATTERNS = ("sharp drop", "stabilising", "converged", "underfitting", "overfitting", "memorisation", "diverging")
+
+
+def alpaca_rows(count: int = 6) -> list:
+    """Single-turn conversations of the course's set as instruction/input/output rows (Alpaca style)."""
+    rows = []
+    for row in load_chat_dataset("offline")["train"]:
+        if len(row["messages"]) == 2:
+            instruction, _, given = row["messages"][0]["content"].partition("\n\n")
+            rows.append({"instruction": instruction, "input": given, "output": row["messages"][1]["content"]})
+        if len(rows) == count - 1:
+            break
+    rows.append({"instruction": "Name a primary colour.", "input": "", "output": "Red."})  # no input
+    return rows
+
+
+def alpaca_text(row) -> str:
+    text = f"### Instruction:\n{row['instruction']}\n\n"
+    if row["input"]:
+        text += f"### Input:\n{row['input']}\n\n"
+    return text + f"### Response:\n{row['output']}"
+
+
+@exercise_check("Exercise 1 (formatting_func)")
+def check_formatting_func(formatting_func):
+    for number, row in enumerate(alpaca_rows(), 1):
+        got, expected = formatting_func(row), alpaca_text(row)
+        if not isinstance(got, str):
+            raise Hint(f"formatting_func must return one string per example, got {type(got).__name__}")
+        if got != expected:
+            empty = " (its input is empty: leave the Input section out)" if not row["input"] else ""
+            raise Hint(f"row {number}{empty}: expected\n{expected!r}\ngot\n{got!r}")
+    return "correct: every row is formatted exactly"
+
+
+def conversation_lengths(tokenizer) -> list:
+    """The token length of each training conversation under the tokenizer's chat template."""
+    return [len(tokenizer.apply_chat_template(m, return_dict=False))
+            for m in load_chat_dataset("offline")["train"]["messages"]]
+
+
+@exercise_check("Exercise 2 (choose max_length)")
+def check_max_length(max_length, tokenizer):
+    lengths = sorted(conversation_lengths(tokenizer))
+    p99 = lengths[math.ceil(0.99 * len(lengths)) - 1]
+    if not isinstance(max_length, int) or max_length <= 0:
+        raise Hint(f"max_length must be a positive whole number of tokens, got {max_length!r}")
+    truncated = sum(n > max_length for n in lengths) / len(lengths)
+    if truncated > 0.01:
+        raise Hint(f"max_length={max_length} truncates {truncated:.1%} of the conversations; "
+                   "look at the 99th percentile of the lengths")
+    if max_length > 2 * p99:
+        raise Hint(f"max_length={max_length} is more than twice what 99% of conversations need: "
+                   "every padded token costs compute")
+    return f"correct: {1 - truncated:.1%} of conversations fit (99th percentile: {p99} tokens)"
+
+
+STEPS = range(24)
+CURVES = {  # (train losses, eval losses) of three runs
+    "A": ([2.5 * math.exp(-s / 4) + 0.3 for s in STEPS], [1.6, 1.2, 1.15, 1.25, 1.4, 1.6]),
+    "B": ([2.6 - 0.003 * s + 0.05 * math.sin(s) for s in STEPS], [2.55, 2.55, 2.54, 2.54, 2.54, 2.53]),
+    "C": ([1.0 + 1.8 * math.exp(-s / 2) for s in STEPS], [1.9, 1.3, 1.2, 1.18, 1.18, 1.17]),
+}
+
+
+@exercise_check("Exercise 3 (diagnose the curves)")
+def check_diagnoses(diagnoses):
+    if not isinstance(diagnoses, dict) or set(diagnoses) != set(CURVES):
+        raise Hint(f"give a dict with one pattern for each run: {sorted(CURVES)}")
+    for run, (train, evals) in CURVES.items():
+        answer = str(diagnoses[run]).strip().lower()
+        if answer not in PATTERNS:
+            raise Hint(f"run {run}: {answer!r} is not one of {', '.join(PATTERNS)}")
+        expected = diagnose(train, evals)
+        if answer != expected.pattern:
+            raise Hint(f"run {run} is not {answer}: compare where its train and eval curves start and end")
+    return "correct: " + "; ".join(f"{run} is {diagnose(*c).pattern}" for run, c in CURVES.items())
+
+
+def trained_share(trainer) -> float:
+    """Share of the real (non-pad) tokens of the trainer's first batch whose labels are trained."""
+    batch = next(iter(trainer.get_train_dataloader()))
+    real = batch["attention_mask"].bool()
+    return float((batch["labels"][real] != -100).float().mean())
+
+
+@exercise_check("Exercise 4 (assistant-only loss)")
+def check_assistant_only(trainer, share):
+    if not trainer.args.assistant_only_loss:
+        raise Hint("the trainer's SFTConfig does not set assistant_only_loss=True")
+    actual = trained_share(trainer)
+    if abs(float(share) - actual) > 1e-6:
+        raise Hint(f"your share {share:.3f} does not match the first batch's labels ({actual:.3f}): count labels "
+                   "that are not -100, among the positions where attention_mask is 1")
+    if actual > 0.9:
+        raise Hint("almost every token is trained: the mask is not assistant-only")
+    return f"correct: only {actual:.0%} of the tokens, the assistant replies, carry a loss"
