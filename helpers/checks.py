@@ -35,7 +35,7 @@ def exercise_check(name: str):
     def decorate(fn):
         @functools.wraps(fn)
         def check(*answers):
-            if any(a is ... for a in answers):
+            if any(_unfinished(a) for a in answers):
                 return report(name, NOT_DONE, "not done yet: replace the ... with your answer and run the cell again")
             try:
                 return report(name, PASSED, fn(*answers) or "correct")
@@ -45,6 +45,14 @@ def exercise_check(name: str):
                 return report(name, FAILED, f"your answer raised {type(e).__name__}: {e}")
         return check
     return decorate
+
+
+def _unfinished(answer) -> bool:
+    """An answer still holding the exercise's `...` placeholder, itself or inside a dict or list."""
+    if answer is ...:
+        return True
+    values = answer.values() if isinstance(answer, dict) else answer if isinstance(answer, (list, tuple)) else ()
+    return any(value is ... for value in values)
 
 
 def read_checks(notebook_path) -> list:
