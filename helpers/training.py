@@ -88,12 +88,13 @@ def diagnose(train_losses, eval_losses=None) -> Diagnosis:
     if drop < 0.05:
         return Diagnosis("underfitting", "the loss barely moved.",
                          "raise the learning rate, train longer, and check that the mask leaves tokens to learn")
-    # share of the whole drop that happened in the last third of the run
-    recent = (train[-third - 1] - train[-1]) / (train[0] - train[-1]) if train[0] != train[-1] else 0
+    # share of the whole drop made between the middle and the last third (means resist noise)
+    middle = train[third:-third] or train[third - 1:third]
+    recent = (sum(middle) / len(middle) - end) / (start - end)
     if recent < 0.05:
         return Diagnosis("converged", "the loss has flattened: more steps on this data will not help much.",
                          "stop here, or change the data or the model to improve further")
-    if recent >= 0.25:
+    if recent >= 0.3:
         return Diagnosis("sharp drop", "the loss is still falling fast: the model is adapting to the format.",
                          "train longer: the run ended before the curve flattened")
     return Diagnosis("stabilising", "after the initial drop the loss decreases slowly.",

@@ -54,3 +54,11 @@ def test_fresh_output_dir_never_reuses_a_folder_with_files(tmp_path):
     (first / "model.safetensors").write_text("a learner's model")
     assert training.fresh_output_dir(first) == str(tmp_path / "sft-2")
     assert (first / "model.safetensors").read_text() == "a learner's model"
+
+
+def test_a_real_cpu_run_reads_as_still_dropping():
+    import json
+    from pathlib import Path
+
+    run = json.loads((Path(__file__).parent / "data" / "sft_cpu_losses.json").read_text())
+    assert training.diagnose(run["train_loss"]).pattern == "sharp drop"  # noisy, but clearly still falling
