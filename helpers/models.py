@@ -30,13 +30,11 @@ class OfflineModel:
     source: str      # the `model_source` value that selects it
     name: str        # folder name in the cache
     asset: str       # key in helpers.offline.ASSETS
-    hub_id: str      # the same model on the Hub, used by the GPU profiles
 
 
 OFFLINE_MODELS = {
-    "offline": OfflineModel("offline", "SmolLM2-135M-Instruct", "smollm2",
-                            "HuggingFaceTB/SmolLM2-135M-Instruct"),
-    "offline-base": OfflineModel("offline-base", "gemma-3-270m", "gemma-base", "google/gemma-3-270m"),
+    "offline": OfflineModel("offline", "SmolLM2-135M-Instruct", "smollm2"),
+    "offline-base": OfflineModel("offline-base", "gemma-3-270m", "gemma-base"),
 }
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
