@@ -95,16 +95,20 @@ def _message_problem(message, position: int, previous: str | None) -> str | None
         hint = f"did you mean '{ROLE_FIXES[role.lower()]}'?" if str(role).lower() in ROLE_FIXES else \
             f"use one of {', '.join(ROLES)}."
         return f"unknown role {role!r}. Fix: {hint}"
-    if message.get("tool_calls") and content in (None, ""):
-        pass  # an assistant turn that only calls a tool needs no text
-    elif isinstance(content, list):
+    calls_tool_only = message.get("tool_calls") and content in (None, "")  # needs no text
+    return (None if calls_tool_only else _content_problem(role, content)) or \
+        _order_problem(role, position, previous)
+
+
+def _content_problem(role: str, content) -> str | None:
+    if isinstance(content, list):
         return ("content is a list of parts (multimodal). A text-only chat template cannot render "
                 "it. Fix: join the text parts into one string.")
-    elif not isinstance(content, str):
+    if not isinstance(content, str):
         return f"content is a {type(content).__name__}, not a string. Fix: convert it with str()."
-    elif not content.strip():
+    if not content.strip():
         return f"the {role} message is empty. Fix: give it text, or remove it."
-    return _order_problem(role, position, previous)
+    return None
 
 
 def _order_problem(role: str, position: int, previous: str | None) -> str | None:
