@@ -18,10 +18,11 @@ _EXPORTS = {
     "settings": "profiles", "recommend_profile": "profiles",
     "record_metrics": "metrics",
     "print_versions": "versions",
+    "PeakMemory": "measure", "size_on_disk": "measure",
 }
 __all__ = sorted(_EXPORTS)
-_SUBMODULES = {"batch", "checks", "cli", "data", "evalsets", "exercises", "hardware", "metrics",
-               "models", "offline", "profiles", "templates", "versions", "widgets"}
+_SUBMODULES = {"adapters", "batch", "checks", "cli", "data", "evalsets", "exercises", "hardware", "measure",
+               "metrics", "models", "offline", "profiles", "styles", "templates", "versions", "widgets"}
 
 
 def __getattr__(name):

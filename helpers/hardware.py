@@ -78,3 +78,18 @@ def _cpu_name() -> str:
         return line.split(":", 1)[1].strip() if line else platform.processor() or "CPU"
     except OSError:
         return platform.processor() or "CPU"
+
+
+def four_bit_problem() -> str | None:
+    """Why bitsandbytes 4-bit (QLoRA) cannot run here, or None when it can."""
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as e:
+        return f"bitsandbytes is not installed ({e}); install the course's pinned environment"
+    device = detect_hardware().device
+    if device == "cuda":
+        return None
+    if device == "cpu" and platform.machine().lower() in ("x86_64", "amd64"):
+        return None  # bitsandbytes >= 0.47 has 4-bit kernels for x86 CPUs
+    return (f"bitsandbytes has no 4-bit kernels for {device} on {platform.machine()}; "
+            "QLoRA needs an NVIDIA GPU or an x86 CPU")

@@ -1,0 +1,47 @@
+"""Measuring what a cell costs: the process's peak memory while a block runs, and sizes on disk."""
+import threading
+from pathlib import Path
+
+
+class PeakMemory:
+    """The largest resident memory (RSS) of this process while the `with` block runs, in GB.
+
+    RSS counts everything the process holds (Python, libraries, every model still alive), so free
+    earlier models before measuring one run against another.
+    """
+
+    def __init__(self, interval: float = 0.1):
+        self.interval, self.start_gb, self.peak_gb = interval, 0.0, 0.0
+        self._stop = threading.Event()
+
+    def _sample(self, process):
+        while not self._stop.wait(self.interval):
+            self.peak_gb = max(self.peak_gb, process.memory_info().rss / 2**30)
+
+    def __enter__(self):
+        import psutil
+
+        process = psutil.Process()
+        self.start_gb = self.peak_gb = process.memory_info().rss / 2**30
+        self._thread = threading.Thread(target=self._sample, args=(process,), daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def __repr__(self):
+        return f"peak {self.peak_gb:.2f} GB (held {self.start_gb:.2f} GB before)"
+
+
+def size_on_disk(path) -> int:
+    """Bytes of a file, or of every file under a folder."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: save the model or adapter there first")
+    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def megabytes(n_bytes: int) -> float:
+    return round(n_bytes / 2**20, 1)
