@@ -124,3 +124,76 @@ def test_lesson02_assistant_only_check_reads_the_real_labels(offline_model, tmp_
         assert lesson02.check_assistant_only(masked, share) == PASSED
     finally:
         tokenizer.chat_template = template
+
+
+def test_lesson03_hints_name_what_is_wrong(offline_model, capsys):
+    from peft import LoraConfig
+
+    from helpers import lesson03
+
+    model = offline_model[0]
+    assert lesson03.check_lora_parameters(lambda d_in, d_out, r: r * d_in, 0, model) == FAILED
+    assert "A is r x d_in and B is d_out x r" in capsys.readouterr().out
+    assert lesson03.check_lora_parameters(lambda d_in, d_out, r: r * (d_in + d_out), 1, model) == FAILED
+    assert "peft counts 460,800" in capsys.readouterr().out
+    cases = [(LoraConfig(r=3, target_modules=["q_proj", "v_proj"]), "missing: ['down_proj'"),
+             (LoraConfig(r=4, target_modules="all-linear"), "over the budget"),
+             (LoraConfig(r=2, target_modules="all-linear"), "r=3 would fit too"),
+             ({"r": 3}, "give a peft LoraConfig")]
+    for config, hint in cases:
+        assert lesson03.check_budget(config, model) == FAILED
+        assert hint in capsys.readouterr().out
+    assert lesson03.check_scaling(32, 8, model) == FAILED
+    assert "lora_alpha=32 scales the update by 1" in capsys.readouterr().out
+    assert lesson03.check_scaling(64, 16, model) == FAILED
+    assert "alpha / sqrt(r)" in capsys.readouterr().out
+
+
+def test_lesson03_four_bit_estimate_hint_counts_the_linear_weights(offline_model, capsys):
+    import helpers
+    from helpers import lesson03
+
+    model = offline_model[0]
+    everything = sum(p.numel() for p in model.parameters())
+    assert lesson03.check_four_bit_estimate(everything // 2, model, helpers.model_path("offline")) == FAILED
+    assert "106,168,320 weights sit in quantized linear layers" in capsys.readouterr().out
+
+
+def test_lesson04_hints(offline_model, tmp_path, capsys):
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from helpers import lesson04
+
+    torch.manual_seed(0)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj"], init_lora_weights=False, task_type="CAUSAL_LM")
+    get_peft_model(__import__("copy").deepcopy(offline_model[0]), config).save_pretrained(tmp_path)
+    reference = lesson04.adapter_model(tmp_path)
+    layer = reference.base_model.model.model.layers[0].self_attn.q_proj
+    A, B = layer.lora_A["default"].weight, layer.lora_B["default"].weight
+    assert lesson04.check_merged_weight(layer.base_layer.weight + B @ A, tmp_path) == FAILED  # scale 2 left out
+    assert "multiply B @ A by the scaling" in capsys.readouterr().out
+    assert lesson04.check_merged_weight(A, tmp_path) == FAILED
+    assert "B @ A, not A @ B" in capsys.readouterr().out
+    assert lesson04.check_merged_weight(layer.base_layer.weight + 2 * B @ A, tmp_path) == PASSED
+    assert lesson04.check_fixed_merge(lesson04.merge_into_4bit, tmp_path, offline_model[1]) == FAILED
+    assert "layers are still 4-bit" in capsys.readouterr().out
+    assert lesson04.check_loaded(lambda folder: reference.base_model.model, tmp_path, offline_model[1]) == FAILED
+    assert "wrap the base model with PeftModel.from_pretrained" in capsys.readouterr().out
+
+
+def test_lesson04_style_hint_says_to_switch_adapters(offline_model, capsys):
+    import helpers
+    from peft import PeftModel
+
+    from helpers import lesson04, styles
+
+    model = PeftModel.from_pretrained(__import__("copy").deepcopy(offline_model[0]), styles.style_adapter("formal"),
+                                      adapter_name="formal")
+    model.load_adapter(styles.style_adapter("shout"), adapter_name="shout")
+
+    def ignores_the_style(model, tokenizer, question, style):
+        return helpers.chat(model, tokenizer, question, max_new_tokens=24)
+
+    assert lesson04.check_answer_in_style(ignores_the_style, model, offline_model[1]) == FAILED
+    assert "asked for 'base'" in capsys.readouterr().out

@@ -1,0 +1,29 @@
+import numpy as np
+import pytest
+
+from helpers import hardware
+from helpers.measure import PeakMemory, megabytes, size_on_disk
+
+
+def test_peak_memory_sees_a_temporary_allocation():
+    with PeakMemory(interval=0.01) as memory:
+        block = np.ones(300 * 2**20 // 8)  # 300 MB
+        block.sum()
+        del block
+    assert memory.peak_gb - memory.start_gb > 0.2
+    assert "peak" in repr(memory)
+
+
+def test_size_on_disk_counts_a_folder_and_names_a_missing_path(tmp_path):
+    (tmp_path / "a").write_bytes(b"x" * 2**20)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b").write_bytes(b"x" * 2**20)
+    assert size_on_disk(tmp_path) == 2 * 2**20 and megabytes(size_on_disk(tmp_path)) == 2.0
+    with pytest.raises(FileNotFoundError, match="save the model or adapter there first"):
+        size_on_disk(tmp_path / "missing")
+
+
+def test_four_bit_runs_on_this_x86_cpu_and_explains_other_machines(monkeypatch):
+    assert hardware.four_bit_problem() is None  # the course's machines are x86 CPUs
+    monkeypatch.setattr(hardware.platform, "machine", lambda: "arm64")
+    assert "x86 CPU" in hardware.four_bit_problem()
