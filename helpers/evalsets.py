@@ -64,8 +64,9 @@ def _unique_docs(path, fields) -> list:
 
 
 def benchmark_questions() -> list:
-    """Every question of the shipped benchmarks (MMLU, ARC, GSM8K, HumanEval), for leak checks."""
+    """Every question of the shipped benchmarks (MMLU, ARC, GSM8K, HumanEval, TruthfulQA), for leak checks."""
     questions = [p["question"] for p in load_gsm8k()] + [p["prompt"] for p in load_humaneval()]
+    questions += [row["question"] for row in load_truthfulqa()]
     for subset in ("ARC-Challenge", "ARC-Easy"):
         questions += list(load_arc(subset)["question"])
     for subject in mmlu_subjects():
@@ -81,3 +82,19 @@ def leaked_questions(texts, questions=None, prefix_chars: int = 60) -> list:
     corpus = "\n".join(texts)
     questions = benchmark_questions() if questions is None else questions
     return [q for q in questions if len(q) > 40 and q[:prefix_chars] in corpus]
+
+
+def load_truthfulqa() -> list:
+    """TruthfulQA's 299 multiple-choice questions (BIG-bench copy): dicts with question, choices, answer.
+
+    `answer` is the index of the one true choice; the others are common misconceptions.
+    """
+    from pathlib import Path
+
+    task = json.loads((Path(__file__).parent / "eval_data" / "truthfulqa_mc.json").read_text())
+    rows = []
+    for example in task["examples"]:
+        choices = list(example["target_scores"])
+        rows.append({"question": example["input"], "choices": choices,
+                     "answer": [example["target_scores"][c] for c in choices].index(1)})
+    return rows

@@ -10,9 +10,14 @@ import json
 from pathlib import Path
 from string import ascii_uppercase
 
+import numpy as np
 from lighteval.metrics.metrics import Metrics
+from lighteval.metrics.metrics_sample import ExactMatches
+from lighteval.metrics.utils.metric_utils import SampleLevelMetric, SamplingMethod
 from lighteval.tasks.lighteval_task import LightevalTaskConfig
 from lighteval.tasks.requests import Doc
+
+from helpers.evaluation import normalize
 
 MMLU_SUBJECTS = ["anatomy", "high_school_biology", "professional_medicine"]  # the chapter's three
 DATA_FORMAT = 1  # bump when the written files change
@@ -20,7 +25,7 @@ DATA_FORMAT = 1  # bump when the written files change
 
 def local_data() -> Path:
     """The folder of local datasets LightEval reads (written on first use, in a second or two)."""
-    from .offline import cache_dir
+    from helpers.offline import cache_dir
 
     root = cache_dir() / f"lighteval-data-v{DATA_FORMAT}"
     if not (root / "complete").exists():
@@ -45,7 +50,7 @@ def _write_jsonl(path: Path, rows) -> None:
 
 
 def _write_mmlu(folder: Path) -> None:
-    from .evalsets import load_mmlu
+    from helpers.evalsets import load_mmlu
 
     configs = {}
     for subject in MMLU_SUBJECTS:
@@ -56,7 +61,7 @@ def _write_mmlu(folder: Path) -> None:
 
 
 def _write_held_out(folder: Path) -> None:
-    from .data import load_chat_dataset
+    from helpers.data import load_chat_dataset
 
     rows = [{"messages": row["messages"], "references": row["references"], "task": row["task"]}
             for row in load_chat_dataset("offline")["test"]
@@ -85,8 +90,20 @@ def mmlu_cloze_prompt(line, task_name: str = None) -> Doc:
 def held_out_prompt(line, task_name: str = None) -> Doc:
     """The course's held-out question (the conversation up to the answer), scored by exact match."""
     *prompt, _ = line["messages"]
-    return Doc(task_name=task_name, query=prompt[-1]["content"], choices=line["references"], gold_index=0,
+    return Doc(task_name=task_name, query=prompt[-1]["content"], choices=line["references"],
+               gold_index=list(range(len(line["references"]))),
                instruction=prompt[0]["content"] if prompt[0]["role"] == "system" else None)
+
+
+# Exact match after the lessons' own normalisation (case, surrounding punctuation), so that LightEval's
+# score of the held-out task agrees with `evaluation.score_held_out` in lessons 02-04.
+course_exact_match = SampleLevelMetric(
+    metric_name="em",
+    sample_level_fn=ExactMatches(normalize_gold=normalize, normalize_pred=normalize, strip_strings=True),
+    category=SamplingMethod.GENERATIVE,
+    corpus_level_fn=np.mean,
+    higher_is_better=True,
+)
 
 
 def _mmlu_task(subject: str, style: str) -> LightevalTaskConfig:
@@ -116,7 +133,7 @@ course_held_out = LightevalTaskConfig(
     few_shots_split=None,
     few_shots_select=None,
     generation_size=16,
-    metrics=[Metrics.exact_match],
+    metrics=[course_exact_match],
     stop_sequence=["\n"],
     version=0,
 )

@@ -1,0 +1,99 @@
+"""Running LightEval from Python on the course's local tasks, and reading its results as tables."""
+from pathlib import Path
+
+TASKS_FILE = Path(__file__).with_name("lighteval_tasks.py")  # also importable as "helpers.lighteval_tasks"
+
+
+def model_config(model_path: str, batch_size: int = 8, cache_dir=None):
+    """LightEval's TransformersModelConfig for a local model on this machine's device (CPU by default here)."""
+    from lighteval.models.transformers.transformers_model import TransformersModelConfig
+
+    from .hardware import detect_hardware
+
+    hardware = detect_hardware()
+    return TransformersModelConfig(
+        model_name=str(model_path),           # was `pretrained=` in the chapter
+        device=hardware.device,                # LightEval's default is "cuda", even on a CPU-only machine
+        batch_size=batch_size,                 # left out, LightEval probes for one and stalls for minutes on a CPU
+        dtype="float32" if hardware.device == "cpu" else "bfloat16",
+        **({"cache_dir": str(cache_dir)} if cache_dir else {}),
+    )
+
+
+def run_lighteval(tasks: str, model_path: str, output_dir, max_samples: int | None = None,
+                  batch_size: int = 8, model=None):
+    """Evaluate one model on LightEval task strings ("course_mmlu_letter:anatomy|0,..."), return the pipeline.
+
+    `model` may be an in-memory transformers model (for example a PEFT model that is not merged);
+    `model_path` then only names it and its tokenizer. Every run gets its own sample cache, because
+    LightEval keys the cache by the config, not the weights: a re-trained model saved at the same
+    path would otherwise report the old scores.
+    """
+    from lighteval.logging.evaluation_tracker import EvaluationTracker
+    from lighteval.pipeline import ParallelismManager, Pipeline, PipelineParameters
+
+    from .lighteval_compat import apply
+
+    apply()
+    output_dir = Path(output_dir)
+    config = model_config(model_path, batch_size, cache_dir=output_dir / "sample-cache")
+    pipeline = Pipeline(
+        tasks=tasks,
+        pipeline_parameters=PipelineParameters(launcher_type=ParallelismManager.ACCELERATE,
+                                               custom_tasks_directory=str(TASKS_FILE), max_samples=max_samples),
+        evaluation_tracker=EvaluationTracker(output_dir=str(output_dir), save_details=True),
+        model_config=config,
+        **({"model": _wrap(model, config)} if model is not None else {}),
+    )
+    pipeline.evaluate()
+    pipeline.save_and_push_results()
+    return pipeline
+
+
+def _wrap(model, config):
+    from lighteval.models.transformers.transformers_model import TransformersModel
+
+    return TransformersModel.from_model(model, config)
+
+
+def results_table(results: dict):
+    """LightEval's results dict as a DataFrame: one row per task and metric, with value and stderr."""
+    import pandas as pd
+
+    rows = []
+    for task, scores in results["results"].items():
+        if task == "all":
+            continue
+        for metric, value in scores.items():
+            if not metric.endswith("_stderr"):
+                rows.append({"task": task, "metric": metric, "value": value,
+                             "stderr": scores.get(f"{metric}_stderr")})
+    return pd.DataFrame(rows)
+
+
+def details_table(pipeline, task: str):
+    """The per-question details of one task: the prompt, the gold answer, the prediction, the score."""
+    import pandas as pd
+
+    details = pipeline.get_details()
+    if task not in details:
+        raise ValueError(f"no details for {task!r}; tasks in this run: {sorted(details)}")
+    rows = []
+    for detail in details[task]:
+        doc, response, metric = detail.doc, detail.model_response, detail.metric
+        rows.append({"question": doc.query[-120:], "gold": [doc.choices[i] for i in _as_list(doc.gold_index)],
+                     "prediction": _prediction(doc, response), **metric})
+    return pd.DataFrame(rows)
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def _prediction(doc, response):
+    if response.text and any(response.text):
+        return response.text[0]
+    if response.logprobs:
+        best = max(range(len(response.logprobs)), key=lambda i: response.logprobs[i])
+        return doc.choices[best]
+    return None
