@@ -24,8 +24,8 @@ def has_style(reply: str, style: str) -> bool:
     if style == "formal":
         return reply.startswith("Certainly. The answer is:")
     if style == "shout":
-        letters = [c for c in reply if c.isalpha()]
-        return bool(letters) and reply.endswith("!!!") and all(c.isupper() for c in letters)
+        body = reply.removesuffix("!!!")
+        return reply.endswith("!!!") and bool(body.strip()) and body == body.upper()  # "12!!!" counts
     raise ValueError(f"Unknown style {style!r}. Styles: {sorted(STYLES)}")
 
 

@@ -65,6 +65,7 @@ def test_styles_render_and_are_recognised():
         reply = styles.styled("Yes", style)
         assert [styles.has_style(reply, s) for s in styles.STYLES] == [s == style for s in styles.STYLES]
     assert not styles.has_style("!!!", "shout") and not styles.has_style("Yes.", "formal")
+    assert styles.has_style("12!!!", "shout") and not styles.has_style("Twelve!!!", "shout")
     with pytest.raises(ValueError, match="Unknown style 'pirate'.*formal"):
         styles.styled("Yes", "pirate")
 
