@@ -4,7 +4,10 @@ Why: building LightEval's task registry imports every built-in task module, also
 runs, and three of them fail without network or with huggingface_hub 2.x (`tiny_benchmarks`
 downloads a file at import time; `mt_bench` and `mix_eval` call an `HfApi.list_models` argument
 that no longer exists). One failing import aborts the whole run. The shim skips those three and
-turns any other failing built-in module into a warning. Drop it once LightEval fixes the imports.
+turns any other failing built-in module into a warning. It also keeps LightEval's sample cache
+where `cache_dir` says: for a model given by an absolute path, LightEval joins the path onto
+`cache_dir` and so writes its cache inside the model's own folder. Drop the shim once LightEval
+fixes both.
 
 Use `apply()` before building a LightEval pipeline in Python, or run the CLI through
 `python -m helpers.lighteval_compat accelerate ...` (same arguments as `lighteval accelerate`).
@@ -52,7 +55,26 @@ def apply() -> None:
 
     Registry._load_from_files = staticmethod(load_from_files)
     Registry._load_from_subdirs = staticmethod(load_from_subdirs)
+    _keep_sample_cache_in_cache_dir()
     Registry._course_shim = True
+
+
+def _keep_sample_cache_in_cache_dir():
+    from pathlib import Path
+
+    from lighteval.utils.cache_management import SampleCache
+
+    def init(self, model_config):  # SampleCache.__init__, with the model path made relative
+        self.model_config = model_config
+        self.model_hash = self.get_model_hash(model_config)
+        name = str(model_config.model_name).lstrip("/\\")
+        self.cache_dir = Path(model_config.cache_dir).expanduser() / name / self.model_hash
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.registry = None
+        self.existing_indices = self._load_cached_indices()
+        self._task_hashes = {}
+
+    SampleCache.__init__ = init
 
 
 def main(argv=None) -> None:

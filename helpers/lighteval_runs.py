@@ -4,7 +4,7 @@ from pathlib import Path
 TASKS_FILE = Path(__file__).with_name("lighteval_tasks.py")  # also importable as "helpers.lighteval_tasks"
 
 
-def model_config(model_path: str, batch_size: int = 8, cache_dir=None):
+def model_config(model_path: str, batch_size: int = 32, cache_dir=None):
     """LightEval's TransformersModelConfig for a local model on this machine's device (CPU by default here)."""
     from lighteval.models.transformers.transformers_model import TransformersModelConfig
 
@@ -14,18 +14,20 @@ def model_config(model_path: str, batch_size: int = 8, cache_dir=None):
     return TransformersModelConfig(
         model_name=str(model_path),           # was `pretrained=` in the chapter
         device=hardware.device,                # LightEval's default is "cuda", even on a CPU-only machine
-        batch_size=batch_size,                 # left out, LightEval probes for one and stalls for minutes on a CPU
+        batch_size=batch_size,                 # left out, LightEval probes for one and stalls for minutes on a CPU;
+                                               # for multiple choice it is divided by the number of choices (32 -> 8 questions)
         dtype="float32" if hardware.device == "cpu" else "bfloat16",
         **({"cache_dir": str(cache_dir)} if cache_dir else {}),
     )
 
 
 def run_lighteval(tasks: str, model_path: str, output_dir, max_samples: int | None = None,
-                  batch_size: int = 8, model=None):
+                  batch_size: int = 32, model=None, tasks_module=None):
     """Evaluate one model on LightEval task strings ("course_mmlu_letter:anatomy|0,..."), return the pipeline.
 
     `model` may be an in-memory transformers model (for example a PEFT model that is not merged);
-    `model_path` then only names it and its tokenizer. Every run gets its own sample cache, because
+    `model_path` then only names it and its tokenizer. `tasks_module` replaces the course's
+    custom-tasks file with a module of your own (its TASKS_TABLE). Every run gets its own sample cache, because
     LightEval keys the cache by the config, not the weights: a re-trained model saved at the same
     path would otherwise report the old scores.
     """
@@ -40,7 +42,8 @@ def run_lighteval(tasks: str, model_path: str, output_dir, max_samples: int | No
     pipeline = Pipeline(
         tasks=tasks,
         pipeline_parameters=PipelineParameters(launcher_type=ParallelismManager.ACCELERATE,
-                                               custom_tasks_directory=str(TASKS_FILE), max_samples=max_samples),
+                                               custom_tasks_directory=tasks_module or str(TASKS_FILE),
+                                               max_samples=max_samples),
         evaluation_tracker=EvaluationTracker(output_dir=str(output_dir), save_details=True),
         model_config=config,
         **({"model": _wrap(model, config)} if model is not None else {}),

@@ -20,7 +20,7 @@ from lighteval.tasks.requests import Doc
 from helpers.evaluation import normalize
 
 MMLU_SUBJECTS = ["anatomy", "high_school_biology", "professional_medicine"]  # the chapter's three
-DATA_FORMAT = 1  # bump when the written files change
+DATA_FORMAT = 2  # bump when the written files change
 
 
 def local_data() -> Path:
@@ -29,8 +29,9 @@ def local_data() -> Path:
 
     root = cache_dir() / f"lighteval-data-v{DATA_FORMAT}"
     if not (root / "complete").exists():
-        _write_mmlu(root / "mmlu")
+        write_mmlu(root / "mmlu")
         _write_held_out(root / "course_held_out")
+        _write_truthfulqa(root / "truthfulqa")
         (root / "complete").touch()
     return root
 
@@ -49,11 +50,12 @@ def _write_jsonl(path: Path, rows) -> None:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
 
 
-def _write_mmlu(folder: Path) -> None:
+def write_mmlu(folder: Path, subjects=MMLU_SUBJECTS) -> None:
+    """MMLU subjects as a folder LightEval can read: `load_dataset(folder, subject)` gives test and dev."""
     from helpers.evalsets import load_mmlu
 
     configs = {}
-    for subject in MMLU_SUBJECTS:
+    for subject in subjects:
         for split in ("test", "dev"):
             _write_jsonl(folder / subject / f"{split}.jsonl", load_mmlu(subject, split))
         configs[subject] = {"test": f"{subject}/test.jsonl", "dev": f"{subject}/dev.jsonl"}
@@ -68,6 +70,19 @@ def _write_held_out(folder: Path) -> None:
             if row["kind"] in ("yes/no", "multiple choice", "short answer")]
     _write_jsonl(folder / "test.jsonl", rows)
     _write_configs(folder, {"default": {"test": "test.jsonl"}})
+
+
+def _write_truthfulqa(folder: Path) -> None:
+    from helpers.evalsets import load_truthfulqa
+
+    _write_jsonl(folder / "test.jsonl", load_truthfulqa())
+    _write_configs(folder, {"mc1": {"test": "test.jsonl"}})
+
+
+def truthfulqa_prompt(line, task_name: str = None) -> Doc:
+    """A TruthfulQA question; the true answer and the misconceptions are compared by likelihood."""
+    return Doc(task_name=task_name, query=f"Q: {line['question']}\nA:",
+               choices=[f" {choice}" for choice in line["choices"]], gold_index=int(line["answer"]))
 
 
 def mmlu_prompt(line, task_name: str = None) -> Doc:
@@ -138,4 +153,20 @@ course_held_out = LightevalTaskConfig(
     version=0,
 )
 
-TASKS_TABLE = [_mmlu_task(s, style) for style in ("letter", "cloze") for s in MMLU_SUBJECTS] + [course_held_out]
+course_truthfulqa = LightevalTaskConfig(
+    name="course_truthfulqa:mc1",
+    prompt_function=truthfulqa_prompt,
+    hf_repo=str(local_data() / "truthfulqa"),
+    hf_subset="mc1",
+    hf_avail_splits=["test"],
+    evaluation_splits=["test"],
+    few_shots_split=None,
+    few_shots_select=None,
+    generation_size=-1,
+    metrics=[Metrics.loglikelihood_acc],
+    stop_sequence=None,
+    version=0,
+)
+
+TASKS_TABLE = ([_mmlu_task(s, style) for style in ("letter", "cloze") for s in MMLU_SUBJECTS]
+               + [course_held_out, course_truthfulqa])

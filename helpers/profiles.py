@@ -20,6 +20,11 @@ PROFILES = {
         "lora_r": 8,                          # 2.4M trainable parameters (1.8%) with all-linear targets
         "max_length": 256,                    # longer than 99% of the course's conversations
         "eval_samples": 48,                   # held-out questions scored before and after (~30 s each)
+        "mmlu_samples": 10,                   # per MMLU subject: ~1-2 s per question on 2 cores (long prompts)
+        "truthfulqa_samples": 20,
+        "gsm8k_samples": 4,                   # generative (up to 200 tokens each): the slow slices on a CPU
+        "humaneval_samples": 3,
+        "judge_model_source": "offline",      # the only judge offline is the 135M model itself
     },
     "colab-t4": {  # Colab's free T4 (16 GB, fp16 only): the chapter's small models and data
         "model_source": "HuggingFaceTB/SmolLM2-135M-Instruct",
@@ -34,6 +39,11 @@ PROFILES = {
         "lora_r": 16,
         "max_length": 1024,
         "eval_samples": 200,
+        "mmlu_samples": 100,
+        "truthfulqa_samples": 299,
+        "gsm8k_samples": 100,
+        "humaneval_samples": 40,
+        "judge_model_source": "HuggingFaceTB/SmolLM2-1.7B-Instruct",
     },
     "gpu": {  # an A100/H100-class GPU (40 GB+, bf16): a model 12x larger, as in the chapter
         "model_source": "HuggingFaceTB/SmolLM2-1.7B-Instruct",
@@ -48,6 +58,11 @@ PROFILES = {
         "lora_r": 16,
         "max_length": 2048,
         "eval_samples": 400,
+        "mmlu_samples": None,                 # every question
+        "truthfulqa_samples": 299,
+        "gsm8k_samples": 500,
+        "humaneval_samples": 164,
+        "judge_model_source": "Qwen/Qwen2.5-7B-Instruct",
     },
 }
 

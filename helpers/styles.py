@@ -43,46 +43,9 @@ def styled_dataset(style: str, split: str = "train"):
 
 def style_adapter(style: str, model_source: str = "offline", steps: int = 16, learning_rate: float = 1e-3,
                   r: int = 8, batch_size: int = 8) -> str:
-    """The folder of a LoRA adapter trained on `style`, trained once (3-4 minutes on a CPU) and cached.
-
-    This is lesson 03's recipe (SFTTrainer with a LoraConfig, assistant-only loss), kept here so that
-    lesson 04 and its exercises share the adapters instead of training them twice.
-    """
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    from peft import LoraConfig
-    from trl import SFTConfig, SFTTrainer
-
-    from . import templates
-    from .hardware import detect_hardware
-    from .models import load_model, model_path
-    from .offline import cache_dir
+    """The folder of a LoRA adapter trained on `style` (lesson 03's recipe), trained once and cached."""
+    from .recipes import train_cached
 
     styled("", style)  # an unknown style fails here, before any training
-    name = f"{Path(model_path(model_source)).name}-{style}-steps{steps}-lr{learning_rate:g}-r{r}-b{batch_size}"
-    folder = cache_dir() / "adapters" / name
-    if (folder / "adapter_model.safetensors").exists():
-        return str(folder)
-    print(f"training the {style!r} adapter once ({steps} steps; 3-4 minutes on a 2-core CPU), cached in {folder}")
-    model, tokenizer = load_model(model_source)
-    tokenizer.chat_template = templates.training_template()
-    args = SFTConfig(output_dir=tempfile.mkdtemp(), max_steps=steps, per_device_train_batch_size=batch_size,
-                     learning_rate=learning_rate, lr_scheduler_type="cosine", warmup_steps=0.1, max_length=256,
-                     assistant_only_loss=True, gradient_checkpointing=False, save_strategy="no",
-                     report_to="none", seed=0, disable_tqdm=False, **detect_hardware().trainer_precision())
-    lora = LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
-    trainer = SFTTrainer(model=model, args=args, train_dataset=styled_dataset(style), processing_class=tokenizer,
-                         peft_config=lora)
-    trainer.train()
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{name}-"))
-    trainer.save_model(str(staging))
-    tokenizer.save_pretrained(str(staging))
-    shutil.rmtree(args.output_dir, ignore_errors=True)
-    try:
-        staging.rename(folder)  # atomic: an interrupted run never leaves a half-written adapter behind
-    except OSError:  # another run cached the same adapter meanwhile: keep that one
-        shutil.rmtree(staging, ignore_errors=True)
-    return str(folder)
+    return train_cached(f"style-{style}", styled_dataset(style), learning_rate, steps, batch_size,
+                        lora_r=r, model_source=model_source)

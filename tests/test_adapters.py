@@ -84,12 +84,12 @@ def test_styled_dataset_rewrites_every_reply_and_nothing_else():
 def test_style_adapter_refuses_an_unknown_style_before_training(empty_cache):
     with pytest.raises(ValueError, match="Unknown style"):
         styles.style_adapter("pirate")
-    assert not (empty_cache / "adapters").exists()
+    assert not (empty_cache / "trained").exists()
 
 
 def test_style_adapter_reuses_a_cached_adapter(empty_cache, offline_model):
-    name = f"{helpers.model_path('offline').rsplit('/', 1)[-1]}-formal-steps16-lr0.001-r8-b8"
-    cached = empty_cache / "adapters" / name
+    name = f"{helpers.model_path('offline').rsplit('/', 1)[-1]}-style-formal-lora-r8-steps16-lr0.001-b8"
+    cached = empty_cache / "trained" / name
     cached.mkdir(parents=True)
     (cached / "adapter_model.safetensors").write_bytes(b"")
     assert styles.style_adapter("formal") == str(cached)  # returned at once: no training

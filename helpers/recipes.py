@@ -1,0 +1,57 @@
+"""The lessons' training recipe, run once and cached, for notebooks that need a trained model but
+do not teach training (lesson 04's style adapters, lesson 05's fine-tuned models when run alone).
+
+It is the recipe lessons 02 and 03 show cell by cell: `SFTTrainer` on conversations with
+assistant-only loss, full fine-tuning or a LoRA adapter on every linear layer.
+"""
+import shutil
+import tempfile
+from pathlib import Path
+
+MARKERS = ("model.safetensors", "adapter_model.safetensors")
+
+
+def train_cached(name: str, dataset, learning_rate: float, steps: int = 16, batch_size: int = 8,
+                 lora_r: int | None = None, model_source: str = "offline") -> str:
+    """The folder of a model (lora_r None) or LoRA adapter trained on `dataset`, trained on first use."""
+    from .models import model_path
+    from .offline import cache_dir
+
+    method = f"lora-r{lora_r}" if lora_r else "full"
+    label = f"{Path(model_path(model_source)).name}-{name}-{method}-steps{steps}-lr{learning_rate:g}-b{batch_size}"
+    folder = cache_dir() / "trained" / label
+    if any((folder / marker).exists() for marker in MARKERS):
+        return str(folder)
+    print(f"training {name!r} once ({steps} steps, {method}; 3-4 minutes on a 2-core CPU), cached in {folder}")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{label}-"))
+    _train(dataset, learning_rate, steps, batch_size, lora_r, model_source, staging)
+    try:
+        staging.rename(folder)  # atomic: an interrupted run never leaves a half-written model behind
+    except OSError:  # another run cached the same model meanwhile: keep that one
+        shutil.rmtree(staging, ignore_errors=True)
+    return str(folder)
+
+
+def _train(dataset, learning_rate, steps, batch_size, lora_r, model_source, destination: Path) -> None:
+    from peft import LoraConfig
+    from trl import SFTConfig, SFTTrainer
+
+    from . import templates
+    from .hardware import detect_hardware
+    from .models import load_model
+
+    model, tokenizer = load_model(model_source)
+    tokenizer.chat_template = templates.training_template()
+    scratch = tempfile.mkdtemp()
+    args = SFTConfig(output_dir=scratch, max_steps=steps, per_device_train_batch_size=batch_size,
+                     learning_rate=learning_rate, lr_scheduler_type="cosine", warmup_steps=0.1, max_length=256,
+                     assistant_only_loss=True, gradient_checkpointing=False, save_strategy="no",
+                     report_to="none", seed=0, **detect_hardware().trainer_precision())
+    lora = LoraConfig(r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.05, target_modules="all-linear",
+                      task_type="CAUSAL_LM") if lora_r else None
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora)
+    trainer.train()
+    trainer.save_model(str(destination))
+    tokenizer.save_pretrained(str(destination))
+    shutil.rmtree(scratch, ignore_errors=True)
