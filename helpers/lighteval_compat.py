@@ -9,6 +9,11 @@ where `cache_dir` says: for a model given by an absolute path, LightEval joins t
 `cache_dir` and so writes its cache inside the model's own folder. Drop the shim once LightEval
 fixes both.
 
+One more trap it undoes: importing LightEval's transformers backend runs
+`torch.set_grad_enabled(False)` for the whole process (and evaluating a model in memory does it
+again), so training in the same notebook afterwards fails with "element 0 of tensors does not
+require grad". `apply()` turns autograd back on after the import, and `run_lighteval` after a run.
+
 Use `apply()` before building a LightEval pipeline in Python, or run the CLI through
 `python -m helpers.lighteval_compat accelerate ...` (same arguments as `lighteval accelerate`).
 """
@@ -56,6 +61,10 @@ def apply() -> None:
     Registry._load_from_files = staticmethod(load_from_files)
     Registry._load_from_subdirs = staticmethod(load_from_subdirs)
     _keep_sample_cache_in_cache_dir()
+    import lighteval.models.transformers.transformers_model  # noqa: F401  (its import turns autograd off)
+    import torch
+
+    torch.set_grad_enabled(True)
     Registry._course_shim = True
 
 

@@ -48,8 +48,13 @@ def run_lighteval(tasks: str, model_path: str, output_dir, max_samples: int | No
         model_config=config,
         **({"model": _wrap(model, config)} if model is not None else {}),
     )
-    pipeline.evaluate()
-    pipeline.save_and_push_results()
+    try:
+        pipeline.evaluate()
+        pipeline.save_and_push_results()
+    finally:
+        import torch
+
+        torch.set_grad_enabled(True)  # LightEval turns autograd off for the whole process
     return pipeline
 
 

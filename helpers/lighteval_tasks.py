@@ -121,52 +121,34 @@ course_exact_match = SampleLevelMetric(
 )
 
 
-def _mmlu_task(subject: str, style: str) -> LightevalTaskConfig:
+def _local_task(name, prompt_function, folder: str, subset: str, metric, generation_size=-1, stop=None,
+                few_shots_split=None) -> LightevalTaskConfig:
+    """A task on one of the local datasets `local_data()` writes (test split only, unless few-shot)."""
     return LightevalTaskConfig(
-        name=f"course_mmlu_{style}:{subject}",
-        prompt_function=mmlu_prompt if style == "letter" else mmlu_cloze_prompt,
-        hf_repo=str(local_data() / "mmlu"),
-        hf_subset=subject,
-        hf_avail_splits=["test", "dev"],
+        name=name,
+        prompt_function=prompt_function,
+        hf_repo=str(local_data() / folder),
+        hf_subset=subset,
+        hf_avail_splits=["test"] + ([few_shots_split] if few_shots_split else []),
         evaluation_splits=["test"],
-        few_shots_split="dev",
-        few_shots_select="sequential",
-        generation_size=-1,
-        metrics=[Metrics.loglikelihood_acc],
-        stop_sequence=None,
+        few_shots_split=few_shots_split,
+        few_shots_select="sequential" if few_shots_split else None,
+        generation_size=generation_size,
+        metrics=[metric],
+        stop_sequence=stop,
         version=0,
     )
 
 
-course_held_out = LightevalTaskConfig(
-    name="course_held_out",
-    prompt_function=held_out_prompt,
-    hf_repo=str(local_data() / "course_held_out"),
-    hf_subset="default",
-    hf_avail_splits=["test"],
-    evaluation_splits=["test"],
-    few_shots_split=None,
-    few_shots_select=None,
-    generation_size=16,
-    metrics=[course_exact_match],
-    stop_sequence=["\n"],
-    version=0,
-)
+def _mmlu_task(subject: str, style: str) -> LightevalTaskConfig:
+    prompt = mmlu_prompt if style == "letter" else mmlu_cloze_prompt
+    return _local_task(f"course_mmlu_{style}:{subject}", prompt, "mmlu", subject, Metrics.loglikelihood_acc,
+                       few_shots_split="dev")
 
-course_truthfulqa = LightevalTaskConfig(
-    name="course_truthfulqa:mc1",
-    prompt_function=truthfulqa_prompt,
-    hf_repo=str(local_data() / "truthfulqa"),
-    hf_subset="mc1",
-    hf_avail_splits=["test"],
-    evaluation_splits=["test"],
-    few_shots_split=None,
-    few_shots_select=None,
-    generation_size=-1,
-    metrics=[Metrics.loglikelihood_acc],
-    stop_sequence=None,
-    version=0,
-)
+
+course_held_out = _local_task("course_held_out", held_out_prompt, "course_held_out", "default", course_exact_match,
+                              generation_size=16, stop=["\n"])
+course_truthfulqa = _local_task("course_truthfulqa:mc1", truthfulqa_prompt, "truthfulqa", "mc1", Metrics.loglikelihood_acc)
 
 TASKS_TABLE = ([_mmlu_task(s, style) for style in ("letter", "cloze") for s in MMLU_SUBJECTS]
                + [course_held_out, course_truthfulqa])

@@ -34,6 +34,7 @@ def train_cached(name: str, dataset, learning_rate: float, steps: int = 16, batc
 
 
 def _train(dataset, learning_rate, steps, batch_size, lora_r, model_source, destination: Path) -> None:
+    import torch
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
@@ -51,7 +52,8 @@ def _train(dataset, learning_rate, steps, batch_size, lora_r, model_source, dest
     lora = LoraConfig(r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.05, target_modules="all-linear",
                       task_type="CAUSAL_LM") if lora_r else None
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora)
-    trainer.train()
+    with torch.enable_grad():  # in case something (LightEval, an inference cell) turned autograd off
+        trainer.train()
     trainer.save_model(str(destination))
     tokenizer.save_pretrained(str(destination))
     shutil.rmtree(scratch, ignore_errors=True)

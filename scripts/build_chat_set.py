@@ -187,18 +187,23 @@ def build(archive: Path) -> None:
         print(f"{split}: {len(rows)} conversations -> {path}")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def with_sdist(build_from, description: str) -> None:
+    """Command line shared by the data scripts: a path to the BIG-bench sdist, or --fetch to download it."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("archive", nargs="?", type=Path, help="bigbench-1.0.0.tar.gz")
     parser.add_argument("--fetch", action="store_true", help="download the sdist from PyPI")
     args = parser.parse_args()
     if args.fetch:
         with tempfile.TemporaryDirectory() as tmp:
-            build(fetch_sdist(Path(tmp)))
+            build_from(fetch_sdist(Path(tmp)))
     elif args.archive:
-        build(args.archive)
+        build_from(args.archive)
     else:
         parser.error("give the path to bigbench-1.0.0.tar.gz, or --fetch")
+
+
+def main():
+    with_sdist(build, __doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

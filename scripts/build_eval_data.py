@@ -6,13 +6,11 @@ file unchanged (canary string included) to `helpers/eval_data/`, for evaluation 
     python scripts/build_eval_data.py --fetch          # downloads the sdist (358 MB) from PyPI
     python scripts/build_eval_data.py path/to/bigbench-1.0.0.tar.gz
 """
-import argparse
 import hashlib
 import tarfile
-import tempfile
 from pathlib import Path
 
-from build_chat_set import fetch_sdist
+from build_chat_set import with_sdist
 
 MEMBER = "bigbench-1.0.0/bigbench/benchmark_tasks/truthful_qa/task_mc.json"
 TARGET = Path(__file__).resolve().parent.parent / "helpers" / "eval_data" / "truthfulqa_mc.json"
@@ -26,14 +24,4 @@ def extract(archive: Path) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("archive", nargs="?", type=Path, help="bigbench-1.0.0.tar.gz")
-    parser.add_argument("--fetch", action="store_true", help="download the sdist from PyPI")
-    args = parser.parse_args()
-    if args.fetch:
-        with tempfile.TemporaryDirectory() as tmp:
-            extract(fetch_sdist(Path(tmp)))
-    elif args.archive:
-        extract(args.archive)
-    else:
-        parser.error("give the path to bigbench-1.0.0.tar.gz, or --fetch")
+    with_sdist(extract, __doc__.split("\n\n")[0])

@@ -25,7 +25,10 @@ def mmlu_run(tmp_path_factory):
 
 
 def test_a_real_run_reports_accuracy_with_its_standard_error(mmlu_run):
+    import torch
+
     pipeline, out = mmlu_run
+    assert torch.is_grad_enabled(), "LightEval's global set_grad_enabled(False) must be undone"
     table = lighteval_runs.results_table(pipeline.get_results())
     accuracy = table[table.task.str.startswith("course_mmlu_letter:anatomy")].iloc[0]
     assert 0 <= accuracy.value <= 1 and accuracy.stderr > 0
