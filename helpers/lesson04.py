@@ -4,7 +4,7 @@ import torch
 from .adapters import peft_layers, verify_merge
 from .checks import Hint, exercise_check
 from .evaluation import generate_replies, prompt_of
-from .styles import STYLES, has_style
+from .styles import STYLES, style_of
 
 QUESTIONS = [
     "Is the sky blue on a clear day? Answer Yes or No.",
@@ -38,8 +38,7 @@ def check_answer_in_style(answer, model, tokenizer):
             reply = answer(model, tokenizer, question, style)
             if not isinstance(reply, str):
                 raise Hint(f"answer(...) must return the reply as a string, got {type(reply).__name__}")
-            wrong = [s for s in STYLES if has_style(reply, s) != (s == style)]
-            if wrong:
+            if style_of(reply) != style:
                 fix = ("use the model with its adapters disabled (`with model.disable_adapter():`)" if style == "base"
                        else f"activate the adapter first: model.set_adapter({style!r})")
                 raise Hint(f"asked for {style!r}, {question!r} got {reply!r}: {fix}")

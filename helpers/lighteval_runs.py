@@ -4,7 +4,7 @@ from pathlib import Path
 TASKS_FILE = Path(__file__).with_name("lighteval_tasks.py")  # also importable as "helpers.lighteval_tasks"
 
 
-def model_config(model_path: str, batch_size: int = 32, cache_dir=None):
+def model_config(model_path: str, batch_size: int = 16, cache_dir=None):
     """LightEval's TransformersModelConfig for a local model on this machine's device (CPU by default here)."""
     from lighteval.models.transformers.transformers_model import TransformersModelConfig
 
@@ -15,14 +15,15 @@ def model_config(model_path: str, batch_size: int = 32, cache_dir=None):
         model_name=str(model_path),           # was `pretrained=` in the chapter
         device=hardware.device,                # LightEval's default is "cuda", even on a CPU-only machine
         batch_size=batch_size,                 # left out, LightEval probes for one and stalls for minutes on a CPU;
-                                               # for multiple choice it is divided by the number of choices (32 -> 8 questions)
+                                               # for multiple choice it is divided by the number of choices (16 -> 4 questions);
+                                               # more runs out of memory on long MMLU prompts (49k-word logits)
         dtype="float32" if hardware.device == "cpu" else "bfloat16",
         **({"cache_dir": str(cache_dir)} if cache_dir else {}),
     )
 
 
 def run_lighteval(tasks: str, model_path: str, output_dir, max_samples: int | None = None,
-                  batch_size: int = 32, model=None, tasks_module=None):
+                  batch_size: int = 16, model=None, tasks_module=None):
     """Evaluate one model on LightEval task strings ("course_mmlu_letter:anatomy|0,..."), return the pipeline.
 
     `model` may be an in-memory transformers model (for example a PEFT model that is not merged);

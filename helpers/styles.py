@@ -29,6 +29,17 @@ def has_style(reply: str, style: str) -> bool:
     raise ValueError(f"Unknown style {style!r}. Styles: {sorted(STYLES)}")
 
 
+def style_of(reply: str) -> str:
+    """Which adapter a reply most likely came from, by each style's mark: 'formal', 'shout' or 'base'.
+
+    Looser than `has_style`: a shouted reply that is not all capitals ('Nyx!!!') still counts as shout.
+    """
+    reply = reply.strip()
+    if reply.startswith("Certainly. The answer is:"):
+        return "formal"
+    return "shout" if reply.endswith("!!!") else "base"
+
+
 def styled_dataset(style: str, split: str = "train"):
     """The course's single-turn short-answer conversations, with every reply rewritten in `style`."""
     data = load_chat_dataset("offline")[split]
