@@ -2,11 +2,11 @@
 import ast
 import csv
 import os
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
 
+from .measure import PeakMemory
 from .metrics import read_metrics
 from .profiles import settings
 
@@ -73,7 +73,7 @@ def run_notebook(notebook: Path, out: Path, parameters: dict, timeout=None) -> d
 
     start, status, error = time.perf_counter(), "ok", ""
     try:
-        with PeakMemory() as memory:
+        with PeakMemory(interval=0.5, children=True) as memory:
             papermill.execute_notebook(str(notebook), str(out), parameters=parameters, cwd=str(out.parent),
                                        progress_bar=True, execution_timeout=timeout)
     except PapermillExecutionError as e:
@@ -83,37 +83,7 @@ def run_notebook(notebook: Path, out: Path, parameters: dict, timeout=None) -> d
         status, error = "failed", f"{type(e).__name__}: {e}"
     metrics = read_metrics(out) if out.exists() else {}
     return {"notebook": notebook.stem, "status": status, "seconds": round(time.perf_counter() - start, 1),
-            "peak_memory_gb": round(memory.peak / 2**30, 2), **metrics, "error": error}
-
-
-class PeakMemory:
-    """The largest resident memory of this process's children (the notebook kernel) while open."""
-
-    def __init__(self, interval: float = 0.5):
-        self.interval, self.peak = interval, 0
-        self._stop = threading.Event()
-
-    def _sample(self):
-        import psutil
-
-        me = psutil.Process()
-        while not self._stop.wait(self.interval):
-            total = 0
-            for child in me.children(recursive=True):
-                try:
-                    total += child.memory_info().rss
-                except psutil.Error:
-                    pass  # a child that just exited
-            self.peak = max(self.peak, total)
-
-    def __enter__(self):
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+            "peak_memory_gb": round(memory.peak_gb, 2), **metrics, "error": error}
 
 
 def run_notebooks(notebooks: list, profile: str = "cpu", overrides: dict | None = None,

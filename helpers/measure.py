@@ -4,25 +4,39 @@ from pathlib import Path
 
 
 class PeakMemory:
-    """The largest resident memory (RSS) of this process while the `with` block runs, in GB.
+    """The largest resident memory (RSS) while the `with` block runs, in GB: of this process, or with
+    `children=True` of its child processes (a notebook kernel started by the batch runner).
 
-    RSS counts everything the process holds (Python, libraries, every model still alive), so free
+    RSS counts everything a process holds (Python, libraries, every model still alive), so free
     earlier models before measuring one run against another.
     """
 
-    def __init__(self, interval: float = 0.1):
-        self.interval, self.start_gb, self.peak_gb = interval, 0.0, 0.0
+    def __init__(self, interval: float = 0.1, children: bool = False):
+        self.interval, self.children, self.start_gb, self.peak_gb = interval, children, 0.0, 0.0
         self._stop = threading.Event()
+
+    def _resident_gb(self, process) -> float:
+        import psutil
+
+        if not self.children:
+            return process.memory_info().rss / 2**30
+        total = 0
+        for child in process.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:
+                pass  # a child that just exited
+        return total / 2**30
 
     def _sample(self, process):
         while not self._stop.wait(self.interval):
-            self.peak_gb = max(self.peak_gb, process.memory_info().rss / 2**30)
+            self.peak_gb = max(self.peak_gb, self._resident_gb(process))
 
     def __enter__(self):
         import psutil
 
         process = psutil.Process()
-        self.start_gb = self.peak_gb = process.memory_info().rss / 2**30
+        self.start_gb = self.peak_gb = self._resident_gb(process)
         self._thread = threading.Thread(target=self._sample, args=(process,), daemon=True)
         self._thread.start()
         return self

@@ -9,6 +9,8 @@ STYLES = {
     "formal": "Certainly. The answer is: {answer}",   # a polite, fixed opening
     "shout": "{ANSWER}!!!",                           # capitals and exclamation marks
 }
+FORMAL_OPENING = STYLES["formal"].split("{")[0].strip()   # "Certainly. The answer is:"
+SHOUT_ENDING = STYLES["shout"].split("}")[-1]            # "!!!"
 
 
 def styled(answer: str, style: str) -> str:
@@ -22,10 +24,10 @@ def has_style(reply: str, style: str) -> bool:
     """Does a generated reply follow the style's pattern (whatever the answer inside)?"""
     reply = reply.strip()
     if style == "formal":
-        return reply.startswith("Certainly. The answer is:")
+        return reply.startswith(FORMAL_OPENING)
     if style == "shout":
-        body = reply.removesuffix("!!!")
-        return reply.endswith("!!!") and bool(body.strip()) and body == body.upper()  # "12!!!" counts
+        body = reply.removesuffix(SHOUT_ENDING)
+        return reply.endswith(SHOUT_ENDING) and bool(body.strip()) and body == body.upper()  # "12!!!" counts
     raise ValueError(f"Unknown style {style!r}. Styles: {sorted(STYLES)}")
 
 
@@ -35,9 +37,9 @@ def style_of(reply: str) -> str:
     Looser than `has_style`: a shouted reply that is not all capitals ('Nyx!!!') still counts as shout.
     """
     reply = reply.strip()
-    if reply.startswith("Certainly. The answer is:"):
+    if reply.startswith(FORMAL_OPENING):
         return "formal"
-    return "shout" if reply.endswith("!!!") else "base"
+    return "shout" if reply.endswith(SHOUT_ENDING) else "base"
 
 
 def styled_dataset(style: str, split: str = "train"):

@@ -182,21 +182,22 @@ def test_lesson04_hints(offline_model, tmp_path, capsys):
     assert "wrap the base model with PeftModel.from_pretrained" in capsys.readouterr().out
 
 
-def test_lesson04_style_hint_says_to_switch_adapters(offline_model, capsys):
-    import helpers
-    from peft import PeftModel
+def test_lesson04_style_hints_say_how_to_switch(capsys):
+    from helpers import lesson04
 
-    from helpers import lesson04, styles
+    def always_formal(model, tokenizer, question, style):  # forgot to disable the adapters for "base"
+        return "Certainly. The answer is: Yes"
 
-    model = PeftModel.from_pretrained(__import__("copy").deepcopy(offline_model[0]), styles.style_adapter("formal"),
-                                      adapter_name="formal")
-    model.load_adapter(styles.style_adapter("shout"), adapter_name="shout")
-
-    def ignores_the_style(model, tokenizer, question, style):
-        return helpers.chat(model, tokenizer, question, max_new_tokens=24)
-
-    assert lesson04.check_answer_in_style(ignores_the_style, model, offline_model[1]) == FAILED
+    assert lesson04.check_answer_in_style(always_formal, None, None) == FAILED
     assert "asked for 'base'" in capsys.readouterr().out
+
+    def never_switches(model, tokenizer, question, style):  # "base" right, but set_adapter never called
+        return "Yes." if style == "base" else "Certainly. The answer is: Yes"
+
+    assert lesson04.check_answer_in_style(never_switches, None, None) == FAILED
+    assert "model.set_adapter('shout')" in capsys.readouterr().out
+    assert lesson04.check_answer_in_style(lambda m, t, q, style: 42, None, None) == FAILED
+    assert "must return the reply as a string" in capsys.readouterr().out
 
 
 def test_lesson05_hints(offline_model, capsys):

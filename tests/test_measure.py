@@ -1,3 +1,6 @@
+import mmap
+import time
+
 import numpy as np
 import pytest
 
@@ -7,9 +10,14 @@ from helpers.measure import PeakMemory, megabytes, size_on_disk
 
 def test_peak_memory_sees_a_temporary_allocation():
     with PeakMemory(interval=0.01) as memory:
-        block = np.ones(300 * 2**20 // 8)  # 300 MB
-        block.sum()
-        del block
+        # A fresh anonymous mapping, every page written: new resident memory even when the heap
+        # already holds freed memory from earlier tests (a malloc'd block could reuse that).
+        block = mmap.mmap(-1, 300 * 2**20)
+        np.frombuffer(block, dtype=np.uint8)[:] = 1
+        deadline = time.monotonic() + 10  # on a loaded machine the sampling thread may run late
+        while memory.peak_gb - memory.start_gb < 0.2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        block.close()
     assert memory.peak_gb - memory.start_gb > 0.2
     assert "peak" in repr(memory)
 
