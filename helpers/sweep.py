@@ -93,7 +93,7 @@ def run_sweep(notebook: Path, grid: dict, profile="cpu", overrides=None, job_dir
         (folder / "result.json").write_text(json.dumps(row, indent=1))
         print(f"      {row['status']} in {row['seconds']} s {row['error']}", flush=True)
         rows.append(row)
-    write_summary(job_dir, rows, first=list(grid))
+    write_summary(job_dir, rows, first=[*grid, "folder"])
     plot_sweep(job_dir, rows, grid)
     return job_dir, rows
 
@@ -117,7 +117,9 @@ def plot_sweep(job_dir: Path, rows: list, grid: dict) -> Path | None:
     for ax, metric in zip(axes[0], metrics):
         for label, group in (table.groupby(others) if others else [("", table)]):
             group = group.sort_values(x)
-            ax.plot(group[x], group[metric], marker="o", label=f"{others} = {label}" if others else None)
+            values = label if isinstance(label, tuple) else (label,)
+            ax.plot(group[x], group[metric], marker="o",
+                    label=", ".join(f"{k}={v}" for k, v in zip(others, values)) if others else None)
         numeric = pd.api.types.is_numeric_dtype(table[x])
         if numeric and table[x].min() > 0 and table[x].max() / table[x].min() >= 10:
             ax.set_xscale("log")
