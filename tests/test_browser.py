@@ -64,7 +64,7 @@ def test_lesson01_runs_in_jupyterlab_and_the_explorer_reacts(lab):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(lab)
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+        page.get_by_text("Idle", exact=False).first.wait_for(timeout=120_000)  # the kernel is up
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_text("Run All Cells", exact=True).click()
 
@@ -80,7 +80,7 @@ def test_lesson01_runs_in_jupyterlab_and_the_explorer_reacts(lab):
         page.wait_for_function("([el, old]) => el.innerHTML !== old", arg=[rendered.element_handle(), before])
         after_role = rendered.inner_html()
 
-        explorer.get_by_text("assistant-only loss").click()  # the mask toggle
+        explorer.locator(".widget-checkbox").filter(has_text="assistant-only loss").locator("input").click()
         page.wait_for_function("([el, old]) => el.innerHTML !== old", arg=[rendered.element_handle(), after_role])
         after_mask = rendered.inner_html()
         page.screenshot(path=str(ARTIFACTS / "lesson01_explorer.png"), full_page=False)
