@@ -71,7 +71,7 @@ def test_correct_wrong_and_unfinished_are_told_apart_with_hints(graded):
     assert {e: r["result"] for e, r in results(graded, "ada").items()} == {f"Exercise {i}": "passed" for i in range(1, 5)}
     ben = results(graded, "ben")
     assert {r["result"] for r in ben.values()} == {"failed"} and all(r["hint"] for r in ben.values())
-    assert "system" in ben["Exercise 1"]["hint"]  # the hint names what is missing
+    assert "assistant" in ben["Exercise 1"]["hint"]  # the hint names what is missing (the reply)
     assert {r["result"] for r in results(graded, "cy").values()} == {"not done"}
 
 
