@@ -4,6 +4,7 @@ Needs Debian's chromium (`make test` installs it) and Playwright's Python packag
 the screenshot lands in tests/artifacts/ for a person to look at.
 """
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -56,6 +57,7 @@ def lab(tmp_path_factory):
 
 
 def test_lesson01_runs_in_jupyterlab_and_the_explorer_reacts(lab):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -64,13 +66,23 @@ def test_lesson01_runs_in_jupyterlab_and_the_explorer_reacts(lab):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(lab)
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-        page.get_by_text("Idle", exact=False).first.wait_for(timeout=120_000)  # the kernel is up
+        select = page.get_by_role("button", name="Select", exact=True)  # a fresh JupyterLab asks for the kernel
+        try:
+            select.wait_for(timeout=20_000)
+            select.click()
+        except PlaywrightTimeout:
+            pass  # it started the notebook's kernel without asking
+        page.get_by_text("Kernel status: Idle").first.wait_for(state="attached", timeout=120_000)  # the kernel is up
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_text("Run All Cells", exact=True).click()
 
         # the explorer is the widget with a "Template" dropdown; it appears when its cell has run
-        explorer = page.locator(".jp-OutputArea-output .widget-vbox").filter(has_text="assistant-only loss").first
-        explorer.wait_for(timeout=600_000)
+        explorer = page.locator(".widget-vbox").filter(has_text="assistant-only loss").first
+        try:
+            explorer.wait_for(timeout=600_000)
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "lesson01_explorer_missing.png"))
+            raise
         explorer.scroll_into_view_if_needed()
         rendered = explorer.locator(".widget-html-content").last
         before = rendered.inner_html()
@@ -83,9 +95,15 @@ def test_lesson01_runs_in_jupyterlab_and_the_explorer_reacts(lab):
         explorer.locator(".widget-checkbox").filter(has_text="assistant-only loss").locator("input").click()
         page.wait_for_function("([el, old]) => el.innerHTML !== old", arg=[rendered.element_handle(), after_role])
         after_mask = rendered.inner_html()
+        mask_off_text = rendered.inner_text()
+        news = page.get_by_role("button", name="No", exact=True)  # JupyterLab's news prompt, out of the screenshot
+        if news.is_visible():
+            news.click()
         page.screenshot(path=str(ARTIFACTS / "lesson01_explorer.png"), full_page=False)
         errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
         tracebacks = [t for t in errors.all_inner_texts() if "Traceback" in t]
         browser.close()
     assert before != after_role != after_mask
+    assert re.search(r"masked\s+0\s+tokens", mask_off_text), "with the mask off every token is trained"
+    assert "two assistant messages in a row" in mask_off_text  # the role change reached the explorer's check
     assert not tracebacks, tracebacks[0][-1500:]
