@@ -10,7 +10,7 @@ TORCH_PIP_ARGS ?=
 # comparison; WITH_BASE_MODEL=0 skips it and the lesson says what it leaves out.
 WITH_BASE_MODEL ?= 1
 
-.PHONY: setup course test lab clean-runs
+.PHONY: setup course test lab clean-runs chromium
 
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt helpers/offline.py
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,12 @@ setup: $(VENV)/.installed
 course: setup
 	$(PY) -m helpers run --profile cpu
 
-test: setup
+# The browser test drives Debian's Chromium (Playwright's own browser download needs the open internet).
+chromium:
+	@command -v chromium >/dev/null || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium >/dev/null; }
+
+test: setup chromium
 	$(PY) -m pytest --nbval-lax --nbval-cell-timeout=1800 tests notebooks solutions
 
 lab: setup

@@ -107,9 +107,9 @@ def run_notebooks(notebooks: list, profile: str = "cpu", overrides: dict | None 
     return run_dir, rows
 
 
-def write_summary(run_dir: Path, rows: list) -> None:
-    """summary.csv and summary.md: one row per notebook with status, time and metrics."""
-    columns = ["notebook", "status", "seconds", "peak_memory_gb"]
+def write_summary(run_dir: Path, rows: list, first=()) -> None:
+    """summary.csv and summary.md: one row per run with its status, time and metrics (`first` columns lead)."""
+    columns = [*first, "notebook", "status", "seconds", "peak_memory_gb"]
     columns += sorted({k for row in rows for k in row} - set(columns) - {"error"}) + ["error"]
     with open(run_dir / "summary.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)

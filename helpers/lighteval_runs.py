@@ -15,8 +15,9 @@ def model_config(model_path: str, batch_size: int = 16, cache_dir=None):
         model_name=str(model_path),           # was `pretrained=` in the chapter
         device=hardware.device,                # LightEval's default is "cuda", even on a CPU-only machine
         batch_size=batch_size,                 # left out, LightEval probes for one and stalls for minutes on a CPU;
-                                               # for multiple choice it is divided by the number of choices (16 -> 4 questions);
-                                               # more runs out of memory on long MMLU prompts (49k-word logits)
+                                               # for multiple choice LightEval takes batch / choices questions, rounded
+                                               # to a multiple of 8, at least 1: 16 -> 1 question, 32 -> 8 questions,
+                                               # which runs out of memory on long MMLU prompts (49k-word logits)
         dtype="float32" if hardware.device == "cpu" else "bfloat16",
         **({"cache_dir": str(cache_dir)} if cache_dir else {}),
     )
@@ -47,7 +48,7 @@ def run_lighteval(tasks: str, model_path: str, output_dir, max_samples: int | No
                                                max_samples=max_samples),
         evaluation_tracker=EvaluationTracker(output_dir=str(output_dir), save_details=True),
         model_config=config,
-        **({"model": _wrap(model, config)} if model is not None else {}),
+        model=model,  # a transformers model: LightEval wraps it with this config (path and tokenizer)
     )
     try:
         pipeline.evaluate()
@@ -57,12 +58,6 @@ def run_lighteval(tasks: str, model_path: str, output_dir, max_samples: int | No
 
         torch.set_grad_enabled(True)  # LightEval turns autograd off for the whole process
     return pipeline
-
-
-def _wrap(model, config):
-    from lighteval.models.transformers.transformers_model import TransformersModel
-
-    return TransformersModel.from_model(model, config)
 
 
 def results_table(results: dict):

@@ -48,6 +48,16 @@ def test_the_held_out_task_scores_like_the_lessons(mmlu_run, offline_model):
         assert row.em == float(evaluation.exact_match(row.prediction, row.gold))
 
 
+def test_a_model_in_memory_scores_like_the_same_model_from_its_folder(mmlu_run, tmp_path):
+    pipeline, _ = mmlu_run
+    model, _ = helpers.load_model("offline")
+    in_memory = lighteval_runs.run_lighteval("course_mmlu_letter:anatomy|0", helpers.model_path("offline"), tmp_path,
+                                             max_samples=6, batch_size=6, model=model)
+    task = next(t for t in pipeline.get_details() if "anatomy" in t)
+    from_memory = lighteval_runs.details_table(in_memory, next(t for t in in_memory.get_details() if "anatomy" in t))
+    assert from_memory.prediction.tolist() == lighteval_runs.details_table(pipeline, task).prediction.tolist()
+
+
 def test_details_table_names_the_tasks_it_has(mmlu_run):
     with pytest.raises(ValueError, match="tasks in this run"):
         lighteval_runs.details_table(mmlu_run[0], "mmlu:nothing")

@@ -1,11 +1,15 @@
 """The course's own conventions: pinned environments agree, notebooks are clean and parameterised."""
 import json
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
+import nbformat
 import pytest
 
+from helpers import colab
 from helpers.batch import notebook_parameters
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,3 +59,27 @@ def test_the_lock_file_agrees_with_the_declared_pins():
     for requirement in declared:
         name, version = requirement.split("==")
         assert locked.get(normal(name)) == version, f"{requirement}: constraints.txt has {locked.get(normal(name))}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_notebook_opens_in_colab_at_its_own_path(path):
+    cells = json.loads(path.read_text())["cells"]
+    link, install = cells[1], cells[2]
+    repository = colab.repository().removeprefix("https://github.com/")
+    expected = f"https://colab.research.google.com/github/{repository}/blob/main/{path.parent.name}/{path.name}"
+    assert expected in "".join(link["source"]), "run `python -m helpers colab-cells`"
+    assert f'os.chdir("/content/course/{path.parent.name}")' in "".join(install["source"])
+
+
+def test_the_install_cell_does_nothing_outside_colab(tmp_path):
+    source = "".join(json.loads(LESSONS[0].read_text())["cells"][2]["source"])
+    result = subprocess.run([sys.executable, "-c", source + "\nimport os; print(os.getcwd())"],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.strip() == str(tmp_path) and not result.stderr
+
+
+def test_writing_the_colab_cells_twice_changes_nothing():
+    notebook = nbformat.read(LESSONS[0], as_version=4)
+    once = colab.with_colab_cells(notebook, f"notebooks/{LESSONS[0].name}")
+    twice = colab.with_colab_cells(nbformat.from_dict(once), f"notebooks/{LESSONS[0].name}")
+    assert [c.source for c in once.cells] == [c.source for c in twice.cells]

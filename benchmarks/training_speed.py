@@ -1,0 +1,134 @@
+"""Training and evaluation speed of the offline model on this machine, against plain TRL, in one run.
+
+    .venv/bin/python benchmarks/training_speed.py [--steps 6] [--out benchmarks/results]
+
+Prints a Markdown table and writes it, with the raw numbers as JSON, under --out (one file per
+run, named by date and machine, so runs can be compared). About 15 minutes on a 2-core CPU.
+
+What is measured, each from a clean start (gc + malloc_trim) on the same conversations:
+- the machine's matmul throughput (FLOP/s) in fp32 and bf16: the ceiling for MFU;
+- training: tokens/s (real tokens, padding excluded) and peak memory, after one warm-up step,
+  for plain TRL (the chapter's settings: no packing, default collator, default dtype) and the
+  course's paths (packing, bf16 autocast where the CPU has bf16 units, LoRA, QLoRA);
+- MFU: model FLOPs / time / measured matmul FLOP/s, with model FLOPs = 6 x parameters x tokens
+  for full fine-tuning and 4 x parameters x tokens for LoRA (no weight gradients for the frozen
+  base; the adapters' own FLOPs are under 2% and left out);
+- evaluation: questions/s for log-likelihood scoring and for generation, batch 1 vs the course's.
+"""
+import argparse
+import json
+import platform
+import time
+from datetime import datetime
+from pathlib import Path
+
+import torch
+
+import helpers
+from helpers import templates
+from helpers.measure import PeakMemory, release_memory
+
+
+def matmul_flops(dtype, size: int = 2048, seconds: float = 3.0) -> float:
+    """Sustained FLOP/s of square matmuls, the best the hardware does on this kind of work."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    torch.matmul(a, b)  # warm-up: thread pool, kernels
+    runs, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        torch.matmul(a, b)
+        runs += 1
+    return 2 * size**3 * runs / (time.perf_counter() - start)
+
+
+class StepTimes:
+    """A TrainerCallback that records when each step ends."""
+
+    def __init__(self):
+        from transformers import TrainerCallback
+
+        ends = self.ends = []
+
+        class Callback(TrainerCallback):
+            def on_step_end(self, args, state, control, **kwargs):
+                ends.append(time.perf_counter())
+
+        self.callback = Callback()
+
+
+def train_speed(path: dict, dataset, steps: int) -> dict:
+    """Tokens/s over steps 2..n (the first step pays for start-up), and peak memory, of one path."""
+    from peft import LoraConfig
+    from transformers import BitsAndBytesConfig
+    from trl import SFTConfig, SFTTrainer
+
+    torch.manual_seed(0)
+    quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                      bnb_4bit_compute_dtype=torch.bfloat16) if path.get("qlora") else None
+    model, tokenizer = helpers.load_model("offline", **({"quantization_config": quantization} if quantization else {}))
+    tokenizer.chat_template = templates.training_template()
+    course = {"assistant_only_loss": True} if path.get("course") else {}
+    args = SFTConfig(output_dir="/tmp/training-speed", max_steps=steps, per_device_train_batch_size=8,
+                     max_length=path.get("max_length", 1024), packing=path.get("packing", False),
+                     padding_free=path.get("padding_free", False), bf16=path.get("bf16", False), use_cpu=True,
+                     gradient_checkpointing=False, save_strategy="no", report_to="none", logging_steps=1,
+                     disable_tqdm=True, seed=0, **course)
+    lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules="all-linear",
+                      task_type="CAUSAL_LM") if path.get("lora") else None
+    clock = StepTimes()
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora,
+                         callbacks=[clock.callback])
+    with PeakMemory() as memory:
+        trainer.train()
+    tokens = [float(e["num_tokens"]) for e in trainer.state.log_history if "num_tokens" in e]
+    parameters = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    seconds = clock.ends[-1] - clock.ends[0]
+    del trainer, model
+    release_memory()
+    return {"tokens_per_second": (tokens[-1] - tokens[0]) / seconds, "seconds_per_step": seconds / (steps - 1),
+            "peak_memory_gb": memory.peak_gb, "parameters": parameters}
+
+
+PATHS = {
+    "plain TRL (chapter defaults, fp32, padded)": {},
+    "course default (packed, bf16 autocast)": {"course": True, "packing": True, "bf16": True, "max_length": 256},
+    "full fine-tune, packed, fp32": {"course": True, "packing": True, "max_length": 256},
+    "full fine-tune, padded, fp32": {"course": True, "max_length": 256},
+    "LoRA r=8, packed, bf16": {"course": True, "packing": True, "bf16": True, "lora": True, "max_length": 256},
+    "QLoRA r=8, packed, bf16": {"course": True, "packing": True, "bf16": True, "lora": True, "qlora": True,
+                                "max_length": 256},
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = parser.parse_args()
+    ceiling = {"fp32": matmul_flops(torch.float32), "bf16": matmul_flops(torch.bfloat16)}
+    print(f"matmul throughput: fp32 {ceiling['fp32'] / 1e9:.0f} GFLOP/s, bf16 {ceiling['bf16'] / 1e9:.0f} GFLOP/s")
+    dataset = helpers.load_chat_dataset()["train"]
+    rows = []
+    for name, path in PATHS.items():
+        result = train_speed(path, dataset, args.steps)
+        flops_per_token = (4 if path.get("lora") else 6) * result["parameters"]
+        dtype = "bf16" if path.get("bf16") else "fp32"
+        result.update(name=name, mfu=flops_per_token * result["tokens_per_second"] / ceiling[dtype], ceiling=dtype)
+        rows.append(result)
+        print(f"{name}: {result['tokens_per_second']:.0f} tokens/s, MFU {result['mfu']:.1%}", flush=True)
+    baseline = rows[0]["tokens_per_second"]
+    lines = ["| path | tokens/s | x plain TRL | s/step | MFU (vs measured matmul) | peak memory (GB) |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {r['name']} | {r['tokens_per_second']:.0f} | {r['tokens_per_second'] / baseline:.2f} | "
+              f"{r['seconds_per_step']:.2f} | {r['mfu']:.1%} of {r['ceiling']} | {r['peak_memory_gb']:.2f} |"
+              for r in rows]
+    table = "\n".join(lines)
+    print(table)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"training-speed-{datetime.now():%Y%m%d-%H%M}-{platform.node()}"
+    (out / f"{stem}.md").write_text(table + "\n")
+    (out / f"{stem}.json").write_text(json.dumps({"matmul_flops": ceiling, "runs": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

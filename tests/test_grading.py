@@ -1,0 +1,105 @@
+"""The grade command on a small class: lesson 01's exercises, handed in six ways, executed for real."""
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers import grading
+
+ROOT = Path(__file__).resolve().parent.parent
+EXERCISE = ROOT / "exercises" / "01_chat_templates_exercises.ipynb"
+SOLUTION = ROOT / "solutions" / "01_chat_templates_exercises.ipynb"
+WRONG_ANSWERS = {  # the TODO line of each exercise -> a wrong answer
+    "messages = ...": 'messages = [{"role": "user", "content": "Where is the treasure?"}]',
+    "fixed = ...": "fixed = broken",
+    "my_template = ...": 'my_template = "{% for m in messages %}{{ m.content }}{% endfor %}"',
+    "n_trained = ...": "n_trained = 3",
+}
+
+
+def handed_in(path, replace=None, edit_check=None):
+    """The exercise notebook with some TODO lines answered (or a check cell edited), saved as a student's."""
+    notebook = nbformat.read(EXERCISE, as_version=4)
+    for cell in notebook.cells:
+        for todo, answer in (replace or {}).items():
+            if cell.source.startswith(todo):
+                cell.source = answer
+        if edit_check and grading.is_check_cell(cell.source) and "pirate" in cell.source:
+            cell.source = edit_check
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("class")
+    submissions = root / "submissions"
+    submissions.mkdir()
+    (submissions / "ada.ipynb").write_text(SOLUTION.read_text())                 # all correct
+    handed_in(submissions / "ben.ipynb", WRONG_ANSWERS)                          # all wrong
+    handed_in(submissions / "cy" / "01_chat_templates_exercises.ipynb")           # nothing done, own folder
+    handed_in(submissions / "dee.ipynb", {"messages = ...": "import os\nos._exit(1)"})         # kills the kernel
+    handed_in(submissions / "eve.ipynb", {"fixed = ...": "import time\ntime.sleep(600)"})     # hangs
+    handed_in(submissions / "fay.ipynb", edit_check='print("✅ Exercise 1: correct")')        # edits a check
+    handed_in(submissions / "gus.ipynb", {"messages = ...": "lesson01.check_pirate_messages = lambda m: 'passed'\n"
+                                                             "messages = None"})            # replaces a check
+    before = {p: p.read_bytes() for p in submissions.rglob("*.ipynb")}
+    result = subprocess.run([sys.executable, "-m", "helpers", "grade", str(submissions), "--out", str(root / "grades"),
+                             "--timeout", "20"], capture_output=True, text=True, cwd=root)
+    return root, result, before
+
+
+def results(graded, student):
+    root = graded[0]
+    return {r["exercise"]: r for r in csv.DictReader(open(root / "grades" / "grades.csv")) if r["student"] == student}
+
+
+def test_grading_finishes_and_writes_both_tables(graded):
+    root, result, _ = graded
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    rows = list(csv.DictReader(open(root / "grades" / "grades.csv")))
+    assert {r["student"] for r in rows} == {"ada", "ben", "cy", "dee", "eve", "fay", "gus"}
+    assert len(rows) == 7 * 4 and "| ada | 01_chat_templates_exercises | Exercise 1 | passed |" in \
+        (root / "grades" / "grades.md").read_text()
+
+
+def test_correct_wrong_and_unfinished_are_told_apart_with_hints(graded):
+    assert {e: r["result"] for e, r in results(graded, "ada").items()} == {f"Exercise {i}": "passed" for i in range(1, 5)}
+    ben = results(graded, "ben")
+    assert {r["result"] for r in ben.values()} == {"failed"} and all(r["hint"] for r in ben.values())
+    assert "assistant" in ben["Exercise 1"]["hint"]  # the hint names what is missing (the reply)
+    assert {r["result"] for r in results(graded, "cy").values()} == {"not done"}
+
+
+def test_a_crash_and_a_hang_are_reported_and_do_not_stop_the_batch(graded):
+    dee = results(graded, "dee")
+    assert dee["Exercise 1"]["notebook_status"].startswith("crashed")
+    assert {r["result"] for r in dee.values()} == {"not run"}
+    eve = results(graded, "eve")
+    assert eve["Exercise 2"]["result"] == "timed out" and eve["Exercise 1"]["result"] == "not done"
+    assert eve["Exercise 3"]["result"] == "not done"  # the cells after the hang still ran
+
+
+def test_tampering_is_reported_and_the_real_check_decides(graded):
+    fay = results(graded, "fay")
+    assert "check cell" in fay["Exercise 1"]["notebook_status"] and "edited" in fay["Exercise 1"]["notebook_status"]
+    assert fay["Exercise 1"]["result"] == "not done"  # the restored check ran on the untouched answer
+    gus = results(graded, "gus")
+    assert "replaces a helpers function" in gus["Exercise 1"]["notebook_status"]
+
+
+def test_students_files_are_never_modified_and_grades_never_overwritten(graded):
+    root, _, before = graded
+    assert all(path.read_bytes() == content for path, content in before.items())
+    again = subprocess.run([sys.executable, "-m", "helpers", "grade", str(root / "submissions"),
+                            "--out", str(root / "grades")], capture_output=True, text=True)
+    assert again.returncode == 2 and "already holds grades" in again.stderr
+
+
+def test_an_empty_folder_is_refused_with_what_to_do(tmp_path):
+    with pytest.raises(ValueError, match="one notebook per student"):
+        grading.grade(tmp_path, tmp_path / "out")

@@ -1,0 +1,70 @@
+"""Sweeps: a grid of notebook runs as one job, each run in its own folder, resumable."""
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from helpers import sweep
+from test_batch import make_notebook
+
+
+def test_a_grid_expands_to_every_combination():
+    grid = sweep.parse_grid([("lora_r", "4,8"), ("learning_rate", "1e-4, 1e-3")])
+    assert grid == {"lora_r": [4, 8], "learning_rate": [0.0001, 0.001]}
+    points = sweep.grid_points(grid)
+    assert len(points) == 4 and {"lora_r": 8, "learning_rate": 0.001} in points
+    assert sweep.point_name(points[0]) == "lora_r=4-learning_rate=0.0001"
+
+
+@pytest.mark.parametrize("pairs, message", [
+    ([], "at least one --grid"),
+    ([("lora_r", ",")], "has no values"),
+    ([("lora_r", "4"), ("lora_r", "8")], "given twice"),
+])
+def test_a_bad_grid_says_how_to_write_it(pairs, message):
+    with pytest.raises(ValueError, match=message):
+        sweep.parse_grid(pairs)
+
+
+def test_a_failed_point_is_reported_and_a_rerun_resumes_only_what_did_not_finish(tmp_path):
+    notebook = make_notebook(tmp_path / "01_toy.ipynb",
+                             "import helpers, pathlib\n"
+                             "if steps == 3 and not pathlib.Path('../fixed').exists():\n"
+                             "    raise ValueError('step 3 is broken')\n"
+                             "helpers.record_metrics(loss=1 / steps)")
+    job = tmp_path / "runs" / "job"
+    _, rows = sweep.run_sweep(notebook, {"steps": [1, 2, 3]}, job_dir=job)
+    assert [r["status"] for r in rows] == ["ok", "ok", "failed"] and "step 3 is broken" in rows[2]["error"]
+    (job / "fixed").touch()
+    _, rows = sweep.run_sweep(notebook, {"steps": [1, 2, 3]}, job_dir=job)
+    assert [r["status"] for r in rows] == ["ok", "ok", "ok"]
+    assert [r["folder"] for r in rows] == ["steps=1", "steps=2", "steps=3-attempt2"]  # 1 and 2 were not re-run
+    assert json.loads((job / "steps=3" / "result.json").read_text())["status"] == "failed"  # the failure is kept
+    summary = list(csv.DictReader(open(job / "summary.csv")))
+    assert [(r["steps"], r["status"], r["loss"]) for r in summary] == [("1", "ok", "1.0"), ("2", "ok", "0.5"),
+                                                                       ("3", "ok", "0.333333")]
+    assert list(summary[0])[0] == "steps" and (job / "sweep.png").stat().st_size > 5000
+
+
+def test_a_job_folder_holding_another_sweep_is_refused(tmp_path):
+    notebook = make_notebook(tmp_path / "01_toy.ipynb", "x = steps")
+    sweep.run_sweep(notebook, {"steps": [1]}, job_dir=tmp_path / "job")
+    with pytest.raises(ValueError, match="another --job name"):
+        sweep.run_sweep(notebook, {"steps": [1, 2]}, job_dir=tmp_path / "job")
+
+
+def test_lesson02_learning_rate_sweep_runs_three_real_trainings(tmp_path):
+    command = [sys.executable, "-m", "helpers", "sweep", "02", "-g", "learning_rate", "1e-5,1e-4,1e-3",
+               "-p", "max_steps", "3", "-p", "eval_samples", "8", "--runs-dir", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    job = tmp_path / "sweep-02-learning_rate"
+    rows = list(csv.DictReader(open(job / "summary.csv")))
+    assert [(r["learning_rate"], r["status"]) for r in rows] == [("1e-05", "ok"), ("0.0001", "ok"), ("0.001", "ok")]
+    losses = [float(r["final_train_loss"]) for r in rows]
+    assert losses[0] > losses[2]  # three steps at 1e-3 move the loss further than at 1e-5
+    assert (job / "sweep.png").exists() and "| 1e-05 |" in (job / "summary.md").read_text()
+    rerun = subprocess.run(command, capture_output=True, text=True)
+    assert rerun.returncode == 0 and rerun.stdout.count("finished earlier, kept") == 3
