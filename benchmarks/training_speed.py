@@ -1,6 +1,6 @@
 """Training and evaluation speed of the offline model on this machine, against plain TRL, in one run.
 
-    .venv/bin/python benchmarks/training_speed.py [--steps 6] [--out benchmarks/results]
+    .venv/bin/python benchmarks/training_speed.py [--steps 6] [--only LoRA] [--no-eval] [--out benchmarks/results]
 
 Prints a Markdown table and writes it, with the raw numbers as JSON, under --out (one file per
 run, named by date and machine, so runs can be compared). About 15 minutes on a 2-core CPU.
@@ -99,16 +99,65 @@ PATHS = {
 }
 
 
+def letter_scores(model, tokenizer, prompts: list, batch_size: int) -> list:
+    """Log-likelihood of " A".." D" after each MMLU prompt, as LightEval's letter task scores it.
+
+    One forward pass per batch of prompts: the four letters are single tokens, so the last
+    position's logits score all four at once (LightEval runs one sequence per choice instead).
+    """
+    letters = [tokenizer.encode(f" {c}", add_special_tokens=False)[-1] for c in "ABCD"]
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    scores = []
+    with torch.no_grad():
+        for start in range(0, len(prompts), batch_size):
+            inputs = tokenizer(prompts[start:start + batch_size], return_tensors="pt", padding=True)
+            logits = model(**inputs).logits[:, -1, :].log_softmax(-1)
+            scores += logits[:, letters].tolist()
+    tokenizer.padding_side = side
+    return scores
+
+
+def eval_speed(questions: int = 16) -> list:
+    """Questions/s for log-likelihood (MMLU letters) and generation (held-out replies), batch 1 vs the course's."""
+    from helpers import evalsets, evaluation, lighteval_tasks
+
+    model, tokenizer = helpers.load_model("offline")
+    model.eval()
+    mmlu = evalsets.load_mmlu("anatomy").select(range(questions))
+    prompts = [lighteval_tasks.mmlu_prompt(row).query for row in mmlu]
+    held_out = [evaluation.prompt_of(r["messages"]) for r in helpers.load_chat_dataset()["test"]][:questions]
+    rows = []
+    for kind, batch, run in (
+        ("log-likelihood (MMLU letters)", 1, lambda: letter_scores(model, tokenizer, prompts, 1)),
+        ("log-likelihood (MMLU letters)", 16, lambda: letter_scores(model, tokenizer, prompts, 16)),
+        ("generation (held-out, 16 new tokens)", 1,
+         lambda: evaluation.generate_replies(model, tokenizer, held_out, max_new_tokens=16, batch_size=1)),
+        ("generation (held-out, 16 new tokens)", 16,
+         lambda: evaluation.generate_replies(model, tokenizer, held_out, max_new_tokens=16, batch_size=16)),
+    ):
+        start = time.perf_counter()
+        run()
+        rows.append({"kind": kind, "batch": batch, "questions_per_second": questions / (time.perf_counter() - start)})
+        print(f"{kind}, batch {batch}: {rows[-1]['questions_per_second']:.2f} questions/s", flush=True)
+    del model
+    release_memory()
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--only", default="", help="run only the training paths whose name contains this text")
+    parser.add_argument("--no-eval", action="store_true", help="leave out the evaluation throughput")
     args = parser.parse_args()
+    if args.steps < 3:
+        parser.error("--steps must be at least 3: the first step is left out as warm-up, and a rate needs two more")
     ceiling = {"fp32": matmul_flops(torch.float32), "bf16": matmul_flops(torch.bfloat16)}
     print(f"matmul throughput: fp32 {ceiling['fp32'] / 1e9:.0f} GFLOP/s, bf16 {ceiling['bf16'] / 1e9:.0f} GFLOP/s")
     dataset = helpers.load_chat_dataset()["train"]
     rows = []
-    for name, path in PATHS.items():
+    for name, path in ((n, p) for n, p in PATHS.items() if args.only in n or n.startswith("plain TRL")):
         result = train_speed(path, dataset, args.steps)
         flops_per_token = (4 if path.get("lora") else 6) * result["parameters"]
         dtype = "bf16" if path.get("bf16") else "fp32"
@@ -121,13 +170,20 @@ def main():
     lines += [f"| {r['name']} | {r['tokens_per_second']:.0f} | {r['tokens_per_second'] / baseline:.2f} | "
               f"{r['seconds_per_step']:.2f} | {r['mfu']:.1%} of {r['ceiling']} | {r['peak_memory_gb']:.2f} |"
               for r in rows]
+    evals = [] if args.no_eval else eval_speed()
+    lines += ["", "| evaluation | batch | questions/s | x batch 1 |", "|---|---|---|---|"] if evals else []
+    for row in evals:
+        single = next(r for r in evals if r["kind"] == row["kind"] and r["batch"] == 1)["questions_per_second"]
+        lines.append(f"| {row['kind']} | {row['batch']} | {row['questions_per_second']:.2f} | "
+                     f"{row['questions_per_second'] / single:.2f} |")
     table = "\n".join(lines)
     print(table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"training-speed-{datetime.now():%Y%m%d-%H%M}-{platform.node()}"
     (out / f"{stem}.md").write_text(table + "\n")
-    (out / f"{stem}.json").write_text(json.dumps({"matmul_flops": ceiling, "runs": rows}, indent=1))
+    (out / f"{stem}.json").write_text(json.dumps({"matmul_flops": ceiling, "training": rows, "evaluation": evals},
+                                                 indent=1))
 
 
 if __name__ == "__main__":

@@ -83,3 +83,16 @@ def test_writing_the_colab_cells_twice_changes_nothing():
     once = colab.with_colab_cells(notebook, f"notebooks/{LESSONS[0].name}")
     twice = colab.with_colab_cells(nbformat.from_dict(once), f"notebooks/{LESSONS[0].name}")
     assert [c.source for c in once.cells] == [c.source for c in twice.cells]
+
+
+def test_a_test_run_reports_the_time_of_each_notebook(tmp_path):
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time; time.sleep(0.2)")])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, tmp_path / "timed.ipynb")
+    (tmp_path / "conftest.py").write_text((ROOT / "conftest.py").read_text())
+    result = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "timed.ipynb"],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "time per notebook" in result.stdout
+    seconds = float(re.search(r"([\d.]+) s  timed.ipynb", result.stdout).group(1))
+    assert 0.2 <= seconds < 60  # the cell sleeps 0.2 s
