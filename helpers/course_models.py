@@ -4,13 +4,17 @@ Each is taken from the newest run of its lesson under `outputs/` (where the less
 otherwise trained once with the same recipe and cached, so lesson 05 never depends on an earlier
 run having happened.
 """
+import re
 from pathlib import Path
 
 
-def newest_output(pattern: str, marker: str, roots=None):
-    """The newest folder under outputs/ matching `pattern` that holds `marker`, or None."""
+def newest_output(run: str, marker: str, inside: str = "", roots=None):
+    """The newest run folder of a lesson (`02_sft`, `02_sft-2`, ... as `fresh_output_dir` names them)
+    holding `inside/marker`, or None. Side folders such as `02_sft-cli` or `02_sft-packing` hold
+    other, shorter trainings and are never taken."""
     roots = roots or [Path.cwd() / "outputs"]
-    found = [p.parent for root in roots for p in Path(root).glob(f"{pattern}/{marker}")]
+    runs = [p for root in roots for p in Path(root).glob(f"{run}*") if re.fullmatch(rf"{re.escape(run)}(-\d+)?", p.name)]
+    found = [p / inside for p in runs if (p / inside / marker).exists()]
     return max(found, key=lambda p: (p / marker).stat().st_mtime) if found else None
 
 
@@ -19,7 +23,7 @@ def sft_model(steps: int = 16, learning_rate: float = 1e-4) -> str:
     from .data import load_chat_dataset
     from .recipes import train_cached
 
-    found = newest_output("02_sft*", "model.safetensors")
+    found = newest_output("02_sft", "model.safetensors")
     return str(found) if found else train_cached("chat-sft", load_chat_dataset()["train"], learning_rate, steps)
 
 
@@ -28,7 +32,7 @@ def lora_adapter(steps: int = 16, learning_rate: float = 1e-3, r: int = 8) -> st
     from .data import load_chat_dataset
     from .recipes import train_cached
 
-    found = newest_output("03_lora*/LoRA", "adapter_model.safetensors")
+    found = newest_output("03_lora", "adapter_model.safetensors", inside="LoRA")
     if found:
         return str(found)
     return train_cached("chat-lora", load_chat_dataset()["train"], learning_rate, steps, lora_r=r)
