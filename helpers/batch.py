@@ -111,13 +111,19 @@ def write_summary(run_dir: Path, rows: list, first=()) -> None:
     """summary.csv and summary.md: one row per run with its status, time and metrics (`first` columns lead)."""
     columns = [*first, "notebook", "status", "seconds", "peak_memory_gb"]
     columns += sorted({k for row in rows for k in row} - set(columns) - {"error"}) + ["error"]
-    with open(run_dir / "summary.csv", "w", newline="") as f:
+    write_table(run_dir, "summary", rows, columns)
+
+
+def write_table(folder: Path, name: str, rows: list, columns: list, markdown_columns=None) -> None:
+    """`name`.csv with every column and `name`.md with `markdown_columns` (default: all)."""
+    with open(folder / f"{name}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_cell(row.get(c, "")) for c in columns) + " |" for row in rows]
-    (run_dir / "summary.md").write_text("\n".join(lines) + "\n")
+    shown = markdown_columns or columns
+    lines = ["| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
+    lines += ["| " + " | ".join(_cell(row.get(c, "")) for c in shown) + " |" for row in rows]
+    (folder / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 
 def _cell(value) -> str:

@@ -7,13 +7,13 @@ the checks store in their outputs (`helpers.checks`). A crash, hang or tampering
 the table; it never stops the batch, and the students' files are never modified.
 """
 import ast
-import csv
 import re
 import time
 from pathlib import Path
 
 import nbformat
 
+from .batch import write_table
 from .checks import MIME, PASSED
 
 EXERCISES_DIR = Path(__file__).resolve().parent.parent / "exercises"
@@ -188,11 +188,4 @@ def grade(submissions, out_dir, timeout: int = 300, references: dict | None = No
 
 def write_grades(out_dir: Path, rows: list) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / "grades.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    lines = ["| " + " | ".join(COLUMNS[:-1]) + " |", "|" + "---|" * (len(COLUMNS) - 1)]
-    lines += ["| " + " | ".join(str(r[c]).replace("|", "\\|").replace("\n", " ")[:160] for c in COLUMNS[:-1]) + " |"
-              for r in rows]
-    (out_dir / "grades.md").write_text("\n".join(lines) + "\n")
+    write_table(out_dir, "grades", rows, COLUMNS, markdown_columns=COLUMNS[:-1])  # the file path only in the CSV
