@@ -56,14 +56,18 @@ def check_overrides(notebooks: list, overrides: dict) -> None:
 
 def new_run_dir(root: Path, label: str) -> Path:
     """A fresh folder for this run; earlier runs are never overwritten."""
-    stem = f"{datetime.now():%Y%m%d-%H%M%S}-{label}"
-    for suffix in [""] + [f"-{i}" for i in range(2, 1000)]:
+    return first_free_dir(root, f"{datetime.now():%Y%m%d-%H%M%S}-{label}", [f"-{i}" for i in range(2, 1000)])
+
+
+def first_free_dir(root: Path, stem: str, suffixes) -> Path:
+    """Create and return root/stem, or the first root/stem+suffix that does not exist yet."""
+    for suffix in ["", *suffixes]:
         try:
             (root / (stem + suffix)).mkdir(parents=True)
             return root / (stem + suffix)
         except FileExistsError:
             continue
-    raise RuntimeError(f"could not create a run folder under {root}")
+    raise RuntimeError(f"{root / stem}: every name is taken; delete some earlier runs")
 
 
 def run_notebook(notebook: Path, out: Path, parameters: dict, timeout=None) -> dict:

@@ -10,14 +10,12 @@ import json
 import re
 from pathlib import Path
 
-from .batch import check_overrides, run_notebook, write_summary
+from .batch import check_overrides, first_free_dir, parse_value, run_notebook, write_summary
 from .profiles import settings
 
 
 def parse_grid(pairs) -> dict:
     """[("learning_rate", "1e-4,1e-3")] -> {"learning_rate": [0.0001, 0.001]}."""
-    from .batch import parse_value
-
     grid = {}
     for name, values in pairs:
         if name in grid:
@@ -51,14 +49,7 @@ def finished_result(job_dir: Path, point: dict):
 
 def attempt_dir(job_dir: Path, point: dict) -> Path:
     """A new folder for one attempt at a point; earlier attempts keep theirs."""
-    name = point_name(point)
-    for suffix in [""] + [f"-attempt{i}" for i in range(2, 100)]:
-        try:
-            (job_dir / (name + suffix)).mkdir()
-            return job_dir / (name + suffix)
-        except FileExistsError:
-            continue
-    raise RuntimeError(f"{job_dir / name}: 99 attempts already; delete some or start a new job")
+    return first_free_dir(job_dir, point_name(point), [f"-attempt{i}" for i in range(2, 100)])
 
 
 def claim_job(job_dir: Path, spec: dict) -> None:
