@@ -31,7 +31,7 @@ chromium:
 	  echo "Could not install chromium: tests/test_browser.py will fail. Install Debian's chromium package."
 
 test: setup chromium
-	$(PY) -m pytest --nbval-lax --nbval-cell-timeout=1800 tests notebooks solutions
+	$(PY) -m pytest --nbval-lax --nbval-cell-timeout=1800 --durations=20 tests notebooks solutions
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks

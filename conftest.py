@@ -1,7 +1,26 @@
-"""At the end of every pytest run, the time each notebook took under nbval (the course's run time in CI)."""
+"""Two things for every pytest run: a solution notebook whose self-checks do not all pass fails
+under nbval (a check reports instead of raising, so nbval alone would let it through), and at the
+end, the time each notebook took (the course's run time in CI)."""
 from collections import defaultdict
+from pathlib import Path
+
+import pytest
 
 _seconds = defaultdict(float)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    if call.when != "call" or not report.passed or "solutions" not in Path(str(item.fspath)).parts:
+        return
+    from helpers.checks import MIME, PASSED
+
+    results = [out["data"][MIME] for out in getattr(item, "test_outputs", None) or [] if MIME in out.get("data", {})]
+    unpassed = [f"{r['exercise']}: {r['status']}: {r['message']}" for r in results if r["status"] != PASSED]
+    if unpassed:
+        report.outcome = "failed"
+        report.longrepr = "a solution's check did not pass:\n" + "\n".join(unpassed)
 
 
 def pytest_runtest_logreport(report):

@@ -8,8 +8,9 @@ run, named by date and machine, so runs can be compared). About 15 minutes on a 
 What is measured, each from a clean start (gc + malloc_trim) on the same conversations:
 - the machine's matmul throughput (FLOP/s) in fp32 and bf16: the ceiling for MFU;
 - training: tokens/s (real tokens, padding excluded) and peak memory, after one warm-up step,
-  for plain TRL (the chapter's settings: no packing, default collator, default dtype) and the
-  course's paths (packing, bf16 autocast where the CPU has bf16 units, LoRA, QLoRA);
+  for plain TRL (the chapter's settings: no packing, default collator, default dtype, TRL's loss)
+  and the course's default (bf16 autocast where the CPU has bf16 units, the model's own loss:
+  `training.use_model_loss_on_cpu`), each of its choices undone one at a time, LoRA and QLoRA;
 - MFU: model FLOPs / time / measured matmul FLOP/s, with model FLOPs = 6 x parameters x tokens
   for full fine-tuning and 4 x parameters x tokens for LoRA (no weight gradients for the frozen
   base; the adapters' own FLOPs are under 2% and left out);
@@ -25,7 +26,7 @@ from pathlib import Path
 import torch
 
 import helpers
-from helpers import templates
+from helpers import templates, training
 from helpers.measure import PeakMemory, release_memory
 
 
@@ -66,9 +67,10 @@ def train_speed(path: dict, dataset, steps: int) -> dict:
                                       bnb_4bit_compute_dtype=torch.bfloat16) if path.get("qlora") else None
     model, tokenizer = helpers.load_model("offline", **({"quantization_config": quantization} if quantization else {}))
     tokenizer.chat_template = templates.training_template()
+    weights_mb = model.get_memory_footprint() / 2**20  # resident weights after loading (4-bit for QLoRA)
     course = {"assistant_only_loss": True} if path.get("course") else {}
     args = SFTConfig(output_dir="/tmp/training-speed", max_steps=steps, per_device_train_batch_size=8,
-                     max_length=path.get("max_length", 1024), packing=path.get("packing", False),
+                     max_length=256 if path.get("course") else 1024, packing=path.get("packing", False),
                      padding_free=path.get("padding_free", False), bf16=path.get("bf16", False), use_cpu=True,
                      gradient_checkpointing=False, save_strategy="no", report_to="none", logging_steps=1,
                      disable_tqdm=True, seed=0, **course)
@@ -77,6 +79,8 @@ def train_speed(path: dict, dataset, steps: int) -> dict:
     clock = StepTimes()
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora,
                          callbacks=[clock.callback])
+    if path.get("model_loss"):
+        training.use_model_loss_on_cpu(trainer)
     with PeakMemory() as memory:
         trainer.train()
     tokens = [float(e["num_tokens"]) for e in trainer.state.log_history if "num_tokens" in e]
@@ -85,17 +89,17 @@ def train_speed(path: dict, dataset, steps: int) -> dict:
     del trainer, model
     release_memory()
     return {"tokens_per_second": (tokens[-1] - tokens[0]) / seconds, "seconds_per_step": seconds / (steps - 1),
-            "peak_memory_gb": memory.peak_gb, "parameters": parameters}
+            "peak_memory_gb": memory.peak_gb, "parameters": parameters, "weights_mb": weights_mb}
 
 
-PATHS = {
-    "plain TRL (chapter defaults, fp32, padded)": {},
-    "course default (packed, bf16 autocast)": {"course": True, "packing": True, "bf16": True, "max_length": 256},
-    "full fine-tune, packed, fp32": {"course": True, "packing": True, "max_length": 256},
-    "full fine-tune, padded, fp32": {"course": True, "max_length": 256},
-    "LoRA r=8, packed, bf16": {"course": True, "packing": True, "bf16": True, "lora": True, "max_length": 256},
-    "QLoRA r=8, packed, bf16": {"course": True, "packing": True, "bf16": True, "lora": True, "qlora": True,
-                                "max_length": 256},
+PATHS = {  # the first is the baseline every ratio is taken against
+    "plain TRL (chapter defaults: fp32, padded, TRL's loss)": {},
+    "course default (padded, bf16 autocast, model's loss)": {"course": True, "bf16": True, "model_loss": True},
+    "course, but TRL's fused loss": {"course": True, "bf16": True},
+    "course, but fp32": {"course": True, "model_loss": True},
+    "course, but packed": {"course": True, "bf16": True, "model_loss": True, "packing": True},
+    "LoRA r=8 (course default)": {"course": True, "bf16": True, "model_loss": True, "lora": True},
+    "QLoRA r=8 (course default)": {"course": True, "bf16": True, "model_loss": True, "lora": True, "qlora": True},
 }
 
 
@@ -165,11 +169,11 @@ def main():
         rows.append(result)
         print(f"{name}: {result['tokens_per_second']:.0f} tokens/s, MFU {result['mfu']:.1%}", flush=True)
     baseline = rows[0]["tokens_per_second"]
-    lines = ["| path | tokens/s | x plain TRL | s/step | MFU (vs measured matmul) | peak memory (GB) |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| path | tokens/s | x plain TRL | s/step | MFU (vs measured matmul) | peak memory (GB) | weights (MB) |",
+             "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['name']} | {r['tokens_per_second']:.0f} | {r['tokens_per_second'] / baseline:.2f} | "
-              f"{r['seconds_per_step']:.2f} | {r['mfu']:.1%} of {r['ceiling']} | {r['peak_memory_gb']:.2f} |"
-              for r in rows]
+              f"{r['seconds_per_step']:.2f} | {r['mfu']:.1%} of {r['ceiling']} | {r['peak_memory_gb']:.2f} | "
+              f"{r['weights_mb']:.0f} |" for r in rows]
     evals = [] if args.no_eval else eval_speed()
     lines += ["", "| evaluation | batch | questions/s | x batch 1 |", "|---|---|---|---|"] if evals else []
     for row in evals:

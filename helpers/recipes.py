@@ -14,11 +14,13 @@ MARKERS = ("model.safetensors", "adapter_model.safetensors")
 def train_cached(name: str, dataset, learning_rate: float, steps: int = 16, batch_size: int = 8,
                  lora_r: int | None = None, model_source: str = "offline") -> str:
     """The folder of a model (lora_r None) or LoRA adapter trained on `dataset`, trained on first use."""
+    from .hardware import detect_hardware
     from .models import model_path
     from .offline import cache_dir
 
     method = f"lora-r{lora_r}" if lora_r else "full"
-    label = f"{Path(model_path(model_source)).name}-{name}-{method}-steps{steps}-lr{learning_rate:g}-b{batch_size}"
+    precision = "bf16" if detect_hardware().trainer_precision()["bf16"] else "fp32"  # a new recipe, a new folder
+    label = f"{Path(model_path(model_source)).name}-{name}-{method}-steps{steps}-lr{learning_rate:g}-b{batch_size}-{precision}"
     folder = cache_dir() / "trained" / label
     if any((folder / marker).exists() for marker in MARKERS):
         return str(folder)
@@ -41,6 +43,7 @@ def _train(dataset, learning_rate, steps, batch_size, lora_r, model_source, dest
     from . import templates
     from .hardware import detect_hardware
     from .models import load_model
+    from .training import use_model_loss_on_cpu
 
     model, tokenizer = load_model(model_source)
     tokenizer.chat_template = templates.training_template()
@@ -52,6 +55,7 @@ def _train(dataset, learning_rate, steps, batch_size, lora_r, model_source, dest
     lora = LoraConfig(r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.05, target_modules="all-linear",
                       task_type="CAUSAL_LM") if lora_r else None
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora)
+    use_model_loss_on_cpu(trainer)
     with torch.enable_grad():  # in case something (LightEval, an inference cell) turned autograd off
         trainer.train()
     trainer.save_model(str(destination))

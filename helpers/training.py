@@ -101,6 +101,32 @@ def diagnose(train_losses, eval_losses=None) -> Diagnosis:
                      "keep training while the eval loss falls; stop when it flattens")
 
 
+def use_model_loss_on_cpu(trainer):
+    """On a CPU, make an `SFTTrainer` compute its loss with the model's own LM head; returns the trainer.
+
+    TRL 1.x scores tokens through a fused LM head whose fast kernel needs a GPU (Triton). Its CPU
+    fallback scores every position, padding and prompt included, and recomputes the logits in the
+    backward pass: training ran 1.5x slower here than with the model's own loss, which gives the same
+    value (tests/test_training.py; benchmarks/training_speed.py measures both). TRL's entropy and token
+    accuracy logs are left out; its `num_tokens` count is kept. On a GPU the trainer is left as it is.
+    """
+    import types
+
+    if trainer.args.device.type == "cpu":
+        trainer.compute_loss = types.MethodType(_model_loss, trainer)
+    return trainer
+
+
+def _model_loss(trainer, model, inputs, return_outputs=False, num_items_in_batch=None):
+    from transformers import Trainer
+
+    if model.training:  # the count TRL logs as num_tokens: real tokens, padding excluded
+        mask = inputs.get("attention_mask")
+        trainer._total_train_tokens += int(mask.sum()) if mask is not None else inputs["position_ids"].size(1)
+        trainer._metrics["train"]["num_tokens"] = [trainer._total_train_tokens]
+    return Trainer.compute_loss(trainer, model, {**inputs, "use_cache": False}, return_outputs, num_items_in_batch)
+
+
 def tokens_seen(trainer) -> int:
     """Training tokens processed so far, from TRL's `num_tokens` log entries (padding excluded)."""
     counts = [float(entry["num_tokens"]) for entry in trainer.state.log_history if "num_tokens" in entry]

@@ -2,6 +2,8 @@ import os
 
 import pytest
 
+pytest_plugins = ["pytester"]  # tests of the root conftest.py's nbval hook
+
 # The tests run offline, as CI does: nothing may wait on the Hugging Face Hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

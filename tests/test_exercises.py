@@ -18,12 +18,32 @@ def test_exercises_are_exactly_the_solutions_without_the_answers(solution):
 
 
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
-def test_solutions_pass_and_untouched_exercises_say_not_done(solution, tmp_path):
-    for notebook, expected in ((solution, PASSED), (exercise_path(solution), NOT_DONE)):
-        row = run_notebook(notebook, tmp_path / f"{expected}.ipynb", {"profile": "cpu"})
-        assert row["status"] == "ok", row["error"]
-        results = read_checks(tmp_path / f"{expected}.ipynb")
-        assert len(results) >= 4 and {r["status"] for r in results} == {expected}, results
+def test_untouched_exercises_run_and_every_check_says_not_done(solution, tmp_path):
+    # The solutions themselves run under nbval, where conftest.py fails any check that does not pass.
+    row = run_notebook(exercise_path(solution), tmp_path / "exercises.ipynb", {"profile": "cpu"})
+    assert row["status"] == "ok", row["error"]
+    results = read_checks(tmp_path / "exercises.ipynb")
+    assert len(results) >= 4 and {r["status"] for r in results} == {NOT_DONE}, results
+
+
+def test_a_solution_check_that_does_not_pass_fails_under_nbval(pytester):
+    """The hook in conftest.py, on a two-cell 'solution' whose second check fails."""
+    import nbformat
+
+    folder = pytester.mkdir("solutions")
+    cells = [nbformat.v4.new_code_cell(
+        "from helpers.checks import exercise_check, Hint\n"
+        "@exercise_check('Exercise 1')\n"
+        "def check(answer):\n"
+        "    if answer != 42:\n"
+        "        raise Hint('the answer is 42')\n"
+        "check(42)"), nbformat.v4.new_code_cell("check(41)")]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3",
+                   "display_name": "Python 3", "language": "python"}}), folder / "toy.ipynb")
+    pytester.makeconftest((COURSE_ROOT / "conftest.py").read_text())
+    result = pytester.runpytest_subprocess("--nbval-lax", "-p", "no:cacheprovider", str(folder / "toy.ipynb"))
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*Exercise 1: failed: the answer is 42*"])
 
 
 def test_strip_solutions_keeps_the_placeholder_and_refuses_broken_markers():

@@ -1,3 +1,4 @@
+import pytest
 import torch
 from trl import SFTConfig
 
@@ -12,12 +13,16 @@ def test_this_machine_is_a_cpu_that_loads_fp32():
     assert "no GPU found" in hardware.describe()
 
 
-def test_cpu_precision_lets_sftconfig_build(tmp_path):
-    # SFTConfig() turns bf16 on by default and raises on a CPU-only machine; ours must not.
-    precision = helpers.detect_hardware().trainer_precision()
-    assert precision == {"bf16": False, "fp16": False, "use_cpu": True}
-    config = SFTConfig(output_dir=str(tmp_path), **precision)
-    assert not config.bf16 and config.use_cpu
+@pytest.mark.parametrize("bf16_units", [True, False])
+def test_cpu_precision_lets_sftconfig_build(tmp_path, bf16_units):
+    # SFTConfig() turns bf16 on by default and raises on a CPU-only machine; ours must not. On a CPU
+    # with bf16 units, bf16 means autocast (fp32 weights), which SFTConfig accepts with use_cpu.
+    cpu = Hardware("cpu", "Xeon", 24, 2, bf16=bf16_units, fp16=False)
+    assert cpu.trainer_precision() == {"bf16": bf16_units, "fp16": False, "use_cpu": True}
+    assert cpu.dtype == torch.float32
+    config = SFTConfig(output_dir=str(tmp_path), **cpu.trainer_precision())
+    assert config.bf16 == bf16_units and config.use_cpu
+    assert ("bf16 autocast" in cpu.describe()) == bf16_units
 
 
 def test_gpus_get_bf16_where_supported_and_fp16_otherwise():

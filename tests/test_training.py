@@ -62,3 +62,30 @@ def test_a_real_cpu_run_reads_as_still_dropping():
 
     run = json.loads((Path(__file__).parent / "data" / "sft_cpu_losses.json").read_text())
     assert training.diagnose(run["train_loss"]).pattern == "sharp drop"  # noisy, but clearly still falling
+
+
+def test_the_model_loss_on_cpu_equals_trls_fused_loss_and_counts_the_same_tokens(offline_model, tmp_path):
+    import copy
+
+    import torch
+    from trl import SFTConfig, SFTTrainer
+
+    from helpers import data, templates
+
+    model, tokenizer = offline_model
+    tokenizer = copy.deepcopy(tokenizer)
+    tokenizer.chat_template = templates.training_template()
+    args = SFTConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, max_length=256, assistant_only_loss=True,
+                     use_cpu=True, bf16=False, report_to="none")
+    conversations = data.load_chat_dataset()["train"].select(range(4))
+    fused = SFTTrainer(model=copy.deepcopy(model), args=args, train_dataset=conversations, processing_class=tokenizer)
+    own = training.use_model_loss_on_cpu(
+        SFTTrainer(model=copy.deepcopy(model), args=args, train_dataset=conversations, processing_class=tokenizer))
+    batch = next(iter(fused.get_train_dataloader()))
+    losses = []
+    for trainer in (fused, own):
+        trainer.model.train()
+        with torch.no_grad():
+            losses.append(trainer.compute_loss(trainer.model, dict(batch)).item())
+    assert abs(losses[0] - losses[1]) < 1e-4, losses
+    assert own._metrics["train"]["num_tokens"] == fused._metrics["train"]["num_tokens"] == [int(batch["attention_mask"].sum())]
