@@ -13,7 +13,7 @@ from peft import LoraConfig
 from trl import SFTConfig, SFTTrainer
 
 import helpers
-from helpers import templates
+from helpers import templates, training
 from helpers.measure import PeakMemory, release_memory
 
 RUNS = {"full fine-tune": None, "LoRA r=8, lora_dropout=0.05": 0.05, "LoRA r=8, lora_dropout=0.0": 0.0}
@@ -30,6 +30,7 @@ def peak_memory(dropout, steps: int) -> PeakMemory:
                                                    target_modules="all-linear", task_type="CAUSAL_LM")
     trainer = SFTTrainer(model=model, args=args, train_dataset=helpers.load_chat_dataset()["train"],
                          processing_class=tokenizer, peft_config=lora)
+    training.use_model_loss_on_cpu(trainer)  # the lessons' path
     with PeakMemory() as memory:
         trainer.train()
     del trainer, model
