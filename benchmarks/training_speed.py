@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/training_speed.py [--steps 6] [--only LoRA] [--no-eval] [--out benchmarks/results]
 
 Prints a Markdown table and writes it, with the raw numbers as JSON, under --out (one file per
-run, named by date and machine, so runs can be compared). About 15 minutes on a 2-core CPU.
+run, named by date and machine, so runs can be compared). About 9 minutes on a 2-core CPU (7 with --steps 4).
 
 What is measured, each from a clean start (gc + malloc_trim) on the same conversations:
 - the machine's matmul throughput (FLOP/s) in fp32 and bf16: the ceiling for MFU;
