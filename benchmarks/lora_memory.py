@@ -24,13 +24,13 @@ def peak_memory(dropout, steps: int) -> PeakMemory:
     model, tokenizer = helpers.load_model("offline")
     tokenizer.chat_template = templates.training_template()
     args = SFTConfig(output_dir="/tmp/lora-memory", max_steps=steps, per_device_train_batch_size=8, max_length=256,
-                     assistant_only_loss=True, gradient_checkpointing=False, save_strategy="no", report_to="none",
+                     assistant_only_loss=True, activation_checkpointing=False, save_strategy="no", report_to="none",
                      disable_tqdm=True, seed=0, **helpers.detect_hardware().trainer_precision())
     lora = None if dropout is None else LoraConfig(r=8, lora_alpha=16, lora_dropout=dropout,
                                                    target_modules="all-linear", task_type="CAUSAL_LM")
     trainer = SFTTrainer(model=model, args=args, train_dataset=helpers.load_chat_dataset()["train"],
                          processing_class=tokenizer, peft_config=lora)
-    training.use_model_loss_on_cpu(trainer)  # the lessons' path
+    training.use_trained_token_loss_on_cpu(trainer)  # the lessons' path
     with PeakMemory() as memory:
         trainer.train()
     del trainer, model

@@ -5,21 +5,28 @@
 Prints a Markdown table and writes it, with the raw numbers as JSON, under --out (one file per
 run, named by date and machine, so runs can be compared). About 9 minutes on a 2-core CPU (7 with --steps 4).
 
-What is measured, each from a clean start (gc + malloc_trim) on the same conversations:
+What is measured, each training path in a fresh process (so no path inherits another's heap), on
+the same conversations:
 - the machine's matmul throughput (FLOP/s) in fp32 and bf16: the ceiling for MFU;
 - training: tokens/s (real tokens, padding excluded) and peak memory, after one warm-up step,
   for plain TRL (the chapter's settings: no packing, default collator, default dtype, TRL's loss)
-  and the course's default (bf16 autocast where the CPU has bf16 units, the model's own loss:
-  `training.use_model_loss_on_cpu`), each of its choices undone one at a time, LoRA and QLoRA;
+  and the course's default (bf16 autocast where the CPU has bf16 units, the output layer run only
+  on trained tokens: `training.use_trained_token_loss_on_cpu`), each of its choices undone one at a
+  time, LoRA and QLoRA, and what gradient checkpointing and a smaller batch do to
+  their memory;
 - MFU: model FLOPs / time / measured matmul FLOP/s, with model FLOPs = 6 x parameters x tokens
   for full fine-tuning and 4 x parameters x tokens for LoRA (no weight gradients for the frozen
-  base; the adapters' own FLOPs are under 2% and left out);
+  base; the adapters' own FLOPs are under 2% and left out). The course's path skips most of the
+  output layer's work, so 6 x parameters overstates what it computes; the second MFU column counts
+  the body only (parameters less the 49,152 x 576 output layer), which every path computes in full;
 - evaluation: questions/s for log-likelihood scoring and for generation, batch 1 vs the course's.
 """
 import argparse
 import json
+import multiprocessing
 import platform
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -56,50 +63,61 @@ class StepTimes:
         self.callback = Callback()
 
 
-def train_speed(path: dict, dataset, steps: int) -> dict:
+def train_speed(path: dict, steps: int) -> dict:
     """Tokens/s over steps 2..n (the first step pays for start-up), and peak memory, of one path."""
     from peft import LoraConfig
     from transformers import BitsAndBytesConfig
     from trl import SFTConfig, SFTTrainer
 
     torch.manual_seed(0)
+    dataset = helpers.load_chat_dataset()["train"]
     quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                       bnb_4bit_compute_dtype=torch.bfloat16) if path.get("qlora") else None
     model, tokenizer = helpers.load_model("offline", **({"quantization_config": quantization} if quantization else {}))
     tokenizer.chat_template = templates.training_template()
     weights_mb = model.get_memory_footprint() / 2**20  # resident weights after loading (4-bit for QLoRA)
     course = {"assistant_only_loss": True} if path.get("course") else {}
-    args = SFTConfig(output_dir="/tmp/training-speed", max_steps=steps, per_device_train_batch_size=8,
+    args = SFTConfig(output_dir="/tmp/training-speed", max_steps=steps, per_device_train_batch_size=path.get("batch", 8),
                      max_length=256 if path.get("course") else 1024, packing=path.get("packing", False),
                      padding_free=path.get("padding_free", False), bf16=path.get("bf16", False), use_cpu=True,
-                     gradient_checkpointing=False, save_strategy="no", report_to="none", logging_steps=1,
-                     disable_tqdm=True, seed=0, **course)
+                     activation_checkpointing=path.get("checkpointing", False), save_strategy="no", report_to="none",
+                     logging_steps=1, disable_tqdm=True, seed=0, **course, **path.get("args", {}))
     lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules="all-linear",
                       task_type="CAUSAL_LM") if path.get("lora") else None
     clock = StepTimes()
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora,
                          callbacks=[clock.callback])
-    if path.get("model_loss"):
-        training.use_model_loss_on_cpu(trainer)
+    if path.get("loss"):
+        training.use_trained_token_loss_on_cpu(trainer, trained_positions_only=path["loss"] == "trained tokens")
     with PeakMemory() as memory:
         trainer.train()
     tokens = [float(e["num_tokens"]) for e in trainer.state.log_history if "num_tokens" in e]
     parameters = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    head = model.get_output_embeddings().weight.numel()
     seconds = clock.ends[-1] - clock.ends[0]
     del trainer, model
     release_memory()
     return {"tokens_per_second": (tokens[-1] - tokens[0]) / seconds, "seconds_per_step": seconds / (steps - 1),
-            "peak_memory_gb": memory.peak_gb, "parameters": parameters, "weights_mb": weights_mb}
+            "peak_memory_gb": memory.peak_gb, "memory_before_gb": memory.start_gb, "parameters": parameters,
+            "head_parameters": head, "weights_mb": weights_mb}
 
 
+COURSE = {"course": True, "bf16": True, "loss": "trained tokens"}  # what the lessons run on a CPU
+LORA, QLORA = {**COURSE, "lora": True}, {**COURSE, "lora": True, "qlora": True}
 PATHS = {  # the first is the baseline every ratio is taken against
     "plain TRL (chapter defaults: fp32, padded, TRL's loss)": {},
-    "course default (padded, bf16 autocast, model's loss)": {"course": True, "bf16": True, "model_loss": True},
-    "course, but TRL's fused loss": {"course": True, "bf16": True},
-    "course, but fp32": {"course": True, "model_loss": True},
-    "course, but packed": {"course": True, "bf16": True, "model_loss": True, "packing": True},
-    "LoRA r=8 (course default)": {"course": True, "bf16": True, "model_loss": True, "lora": True},
-    "QLoRA r=8 (course default)": {"course": True, "bf16": True, "model_loss": True, "lora": True, "qlora": True},
+    "course default (padded, bf16 autocast, loss on trained tokens)": COURSE,
+    "course, but the model's loss on every position": {**COURSE, "loss": "model"},
+    "course, but TRL's fused loss": {**COURSE, "loss": None},
+    "course, but fp32": {**COURSE, "bf16": False},
+    "course, but packed": {**COURSE, "packing": True},
+    "course, but unfused AdamW": {**COURSE, "args": {"optim": "adamw_torch"}},  # fused is the default now
+    "course + gradient checkpointing": {**COURSE, "checkpointing": True},
+    "LoRA r=8 (course default)": LORA,
+    "LoRA r=8 + gradient checkpointing": {**LORA, "checkpointing": True},
+    "QLoRA r=8 (course default)": QLORA,
+    "QLoRA r=8 + gradient checkpointing": {**QLORA, "checkpointing": True},
+    "QLoRA r=8, batch 4": {**QLORA, "batch": 4},
 }
 
 
@@ -150,7 +168,7 @@ def eval_speed(questions: int = 16) -> list:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--only", default="", help="run only the training paths whose name contains this text")
     parser.add_argument("--no-eval", action="store_true", help="leave out the evaluation throughput")
@@ -159,21 +177,25 @@ def main():
         parser.error("--steps must be at least 3: the first step is left out as warm-up, and a rate needs two more")
     ceiling = {"fp32": matmul_flops(torch.float32), "bf16": matmul_flops(torch.bfloat16)}
     print(f"matmul throughput: fp32 {ceiling['fp32'] / 1e9:.0f} GFLOP/s, bf16 {ceiling['bf16'] / 1e9:.0f} GFLOP/s")
-    dataset = helpers.load_chat_dataset()["train"]
     rows = []
     for name, path in ((n, p) for n, p in PATHS.items() if args.only in n or n.startswith("plain TRL")):
-        result = train_speed(path, dataset, args.steps)
-        flops_per_token = (4 if path.get("lora") else 6) * result["parameters"]
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as fresh:
+            result = fresh.submit(train_speed, path, args.steps).result()
+        per_parameter = 4 if path.get("lora") else 6
         dtype = "bf16" if path.get("bf16") else "fp32"
-        result.update(name=name, mfu=flops_per_token * result["tokens_per_second"] / ceiling[dtype], ceiling=dtype)
+        rate = result["tokens_per_second"] / ceiling[dtype]
+        result.update(name=name, ceiling=dtype, mfu=per_parameter * result["parameters"] * rate,
+                      mfu_body=per_parameter * (result["parameters"] - result["head_parameters"]) * rate)
         rows.append(result)
         print(f"{name}: {result['tokens_per_second']:.0f} tokens/s, MFU {result['mfu']:.1%}", flush=True)
-    baseline = rows[0]["tokens_per_second"]
-    lines = ["| path | tokens/s | x plain TRL | s/step | MFU (vs measured matmul) | peak memory (GB) | weights (MB) |",
-             "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['name']} | {r['tokens_per_second']:.0f} | {r['tokens_per_second'] / baseline:.2f} | "
-              f"{r['seconds_per_step']:.2f} | {r['mfu']:.1%} of {r['ceiling']} | {r['peak_memory_gb']:.2f} | "
-              f"{r['weights_mb']:.0f} |" for r in rows]
+    baseline, course = rows[0], next((r for r in rows if r["name"].startswith("course default")), rows[0])
+    lines = ["| path | tokens/s | x plain TRL | s/step | MFU, 6N (vs measured matmul) | MFU, body only | "
+             "peak memory (GB) | x course full | memory before (GB) | weights (MB) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['name']} | {r['tokens_per_second']:.0f} | {r['tokens_per_second'] / baseline['tokens_per_second']:.2f} | "
+              f"{r['seconds_per_step']:.2f} | {r['mfu']:.1%} of {r['ceiling']} | {r['mfu_body']:.1%} | "
+              f"{r['peak_memory_gb']:.2f} | {r['peak_memory_gb'] / course['peak_memory_gb']:.2f} | "
+              f"{r['memory_before_gb']:.2f} | {r['weights_mb']:.0f} |" for r in rows]
     evals = [] if args.no_eval else eval_speed()
     lines += ["", "| evaluation | batch | questions/s | x batch 1 |", "|---|---|---|---|"] if evals else []
     for row in evals:

@@ -43,19 +43,19 @@ def _train(dataset, learning_rate, steps, batch_size, lora_r, model_source, dest
     from . import templates
     from .hardware import detect_hardware
     from .models import load_model
-    from .training import use_model_loss_on_cpu
+    from .training import use_trained_token_loss_on_cpu
 
     model, tokenizer = load_model(model_source)
     tokenizer.chat_template = templates.training_template()
     scratch = tempfile.mkdtemp()
     args = SFTConfig(output_dir=scratch, max_steps=steps, per_device_train_batch_size=batch_size,
                      learning_rate=learning_rate, lr_scheduler_type="cosine", warmup_steps=0.1, max_length=256,
-                     assistant_only_loss=True, gradient_checkpointing=False, save_strategy="no",
+                     assistant_only_loss=True, activation_checkpointing=False, save_strategy="no",
                      report_to="none", seed=0, **detect_hardware().trainer_precision())
     lora = LoraConfig(r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.05, target_modules="all-linear",
                       task_type="CAUSAL_LM") if lora_r else None
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora)
-    use_model_loss_on_cpu(trainer)
+    use_trained_token_loss_on_cpu(trainer)
     with torch.enable_grad():  # in case something (LightEval, an inference cell) turned autograd off
         trainer.train()
     trainer.save_model(str(destination))

@@ -101,30 +101,58 @@ def diagnose(train_losses, eval_losses=None) -> Diagnosis:
                      "keep training while the eval loss falls; stop when it flattens")
 
 
-def use_model_loss_on_cpu(trainer):
-    """On a CPU, make an `SFTTrainer` compute its loss with the model's own LM head; returns the trainer.
+def use_trained_token_loss_on_cpu(trainer, trained_positions_only: bool = True):
+    """On a CPU, make an `SFTTrainer` score only the tokens it trains on; returns the trainer.
 
     TRL 1.x scores tokens through a fused LM head whose fast kernel needs a GPU (Triton). Its CPU
     fallback scores every position, padding and prompt included, and recomputes the logits in the
-    backward pass: training ran 1.5x slower here than with the model's own loss, which gives the same
-    value (tests/test_training.py; benchmarks/training_speed.py measures both). TRL's entropy and token
-    accuracy logs are left out; its `num_tokens` count is kept. On a GPU the trainer is left as it is.
+    backward pass. Here the model's body runs as usual and its output layer (576 x 49,152 weights
+    for SmolLM2) runs only on the positions whose next token is trained: with assistant-only loss a
+    few percent of them, so a batch's logits shrink from hundreds of MB to a few. The loss is the
+    same number (tests/test_training.py). `trained_positions_only=False` runs the model's own full
+    loss instead (benchmarks/training_speed.py compares the three). TRL's entropy and token accuracy
+    logs are left out; its `num_tokens` count is kept. On a GPU the trainer is left as it is.
     """
+    import functools
     import types
 
     if trainer.args.device.type == "cpu":
-        trainer.compute_loss = types.MethodType(_model_loss, trainer)
+        loss = functools.partial(_cpu_loss, trained_positions_only=trained_positions_only)
+        trainer.compute_loss = types.MethodType(loss, trainer)
     return trainer
 
 
-def _model_loss(trainer, model, inputs, return_outputs=False, num_items_in_batch=None):
+# Architectures whose logits are just lm_head(hidden): no soft-capping or scaling to repeat here
+_PLAIN_HEADS = {"llama", "mistral", "qwen2", "qwen3"}
+
+
+def _cpu_loss(trainer, model, inputs, return_outputs=False, num_items_in_batch=None, trained_positions_only=True):
     from transformers import Trainer
 
     if model.training:  # the count TRL logs as num_tokens: real tokens, padding excluded
         mask = inputs.get("attention_mask")
         trainer._total_train_tokens += int(mask.sum()) if mask is not None else inputs["position_ids"].size(1)
         trainer._metrics["train"]["num_tokens"] = [trainer._total_train_tokens]
-    return Trainer.compute_loss(trainer, model, {**inputs, "use_cache": False}, return_outputs, num_items_in_batch)
+    causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if (not trained_positions_only or not model.training or return_outputs
+            or causal_lm.config.model_type not in _PLAIN_HEADS):
+        return Trainer.compute_loss(trainer, model, {**inputs, "use_cache": False}, return_outputs, num_items_in_batch)
+    with trainer.accelerator.autocast():  # what accelerate wraps model.forward in (bf16 autocast, if on)
+        return trained_positions_loss(causal_lm, inputs, num_items_in_batch if trainer.model_accepts_loss_kwargs else None)
+
+
+def trained_positions_loss(causal_lm, inputs, num_items_in_batch=None):
+    """The causal-LM loss of `inputs` (with `labels`), the output layer run only where a label is set."""
+    import torch.nn.functional as F
+
+    body = {k: inputs[k] for k in ("input_ids", "attention_mask", "position_ids") if k in inputs}
+    hidden = causal_lm.get_decoder()(**body, use_cache=False).last_hidden_state
+    targets = inputs["labels"][:, 1:]  # position t predicts token t + 1
+    trained = targets != -100
+    logits = causal_lm.get_output_embeddings()(hidden[:, :-1][trained]).float()
+    if num_items_in_batch is None:  # as the model's loss: a mean over this batch's trained tokens
+        return F.cross_entropy(logits, targets[trained])
+    return F.cross_entropy(logits, targets[trained], reduction="sum") / num_items_in_batch
 
 
 def tokens_seen(trainer) -> int:

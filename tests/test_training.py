@@ -64,7 +64,7 @@ def test_a_real_cpu_run_reads_as_still_dropping():
     assert training.diagnose(run["train_loss"]).pattern == "sharp drop"  # noisy, but clearly still falling
 
 
-def test_the_model_loss_on_cpu_equals_trls_fused_loss_and_counts_the_same_tokens(offline_model, tmp_path):
+def test_the_trained_token_loss_equals_trls_fused_loss_and_counts_the_same_tokens(offline_model, tmp_path):
     import copy
 
     import torch
@@ -79,7 +79,7 @@ def test_the_model_loss_on_cpu_equals_trls_fused_loss_and_counts_the_same_tokens
                      use_cpu=True, bf16=False, report_to="none")
     conversations = data.load_chat_dataset()["train"].select(range(4))
     fused = SFTTrainer(model=copy.deepcopy(model), args=args, train_dataset=conversations, processing_class=tokenizer)
-    own = training.use_model_loss_on_cpu(
+    own = training.use_trained_token_loss_on_cpu(
         SFTTrainer(model=copy.deepcopy(model), args=args, train_dataset=conversations, processing_class=tokenizer))
     batch = next(iter(fused.get_train_dataloader()))
     losses = []
@@ -89,3 +89,60 @@ def test_the_model_loss_on_cpu_equals_trls_fused_loss_and_counts_the_same_tokens
             losses.append(trainer.compute_loss(trainer.model, dict(batch)).item())
     assert abs(losses[0] - losses[1]) < 1e-4, losses
     assert own._metrics["train"]["num_tokens"] == fused._metrics["train"]["num_tokens"] == [int(batch["attention_mask"].sum())]
+
+
+def _sft_batch(offline_model, tmp_path, **config):
+    import copy
+
+    from trl import SFTConfig, SFTTrainer
+
+    from helpers import data, templates
+
+    model, tokenizer = offline_model
+    tokenizer = copy.deepcopy(tokenizer)
+    tokenizer.chat_template = templates.training_template()
+    args = SFTConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, assistant_only_loss=True, use_cpu=True,
+                     bf16=False, report_to="none", activation_checkpointing=False, **{"max_length": 256, **config})
+    trainer = SFTTrainer(model=copy.deepcopy(model), args=args, train_dataset=data.load_chat_dataset()["train"].select(range(4)),
+                         processing_class=tokenizer)
+    return dict(next(iter(trainer.get_train_dataloader())))
+
+
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "LoRA"])
+def test_the_trained_token_loss_gives_the_models_gradients(offline_model, tmp_path, lora):
+    """Training on it is training on the model's own loss: same value, same gradient, for full and LoRA."""
+    import copy
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    batch = _sft_batch(offline_model, tmp_path)
+    assert (batch["labels"] == -100).float().mean() > 0.5  # most positions are prompt or padding: skipped
+    model = copy.deepcopy(offline_model[0])
+    if lora:
+        model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False,
+                                                 task_type="CAUSAL_LM"))
+    model.train()
+    trained = [p for p in model.parameters() if p.requires_grad]
+    results = []
+    for loss_of in (lambda: model(**batch).loss, lambda: training.trained_positions_loss(model.get_base_model() if lora else model, batch)):
+        loss = loss_of()
+        results.append((loss.item(), torch.autograd.grad(loss, trained[:6] + trained[-2:])))
+    (model_loss, model_grads), (own_loss, own_grads) = results
+    assert abs(model_loss - own_loss) < 1e-5, (model_loss, own_loss)
+    for expected, got in zip(model_grads, own_grads):
+        assert torch.allclose(expected, got, rtol=1e-3, atol=1e-6), (expected - got).abs().max()
+
+
+def test_the_trained_token_loss_handles_padding_free_batches(offline_model, tmp_path):
+    import torch
+
+    batch = _sft_batch(offline_model, tmp_path, padding_free=True, max_length=None)
+    assert "attention_mask" not in batch and batch["input_ids"].size(0) == 1  # one row, sequences told apart by position_ids
+    model = offline_model[0]
+    with torch.no_grad():
+        expected = model(**batch, use_cache=False).loss.item()  # as in training: a cache would hide the packing
+        got = training.trained_positions_loss(model, batch).item()
+        assert abs(expected - got) < 1e-5
+        scaled = training.trained_positions_loss(model, batch, num_items_in_batch=torch.tensor(10)).item()
+    assert abs(scaled - got * int((batch["labels"][:, 1:] != -100).sum()) / 10) < 1e-4  # a sum over the batch, / the count given
