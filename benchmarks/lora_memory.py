@@ -1,48 +1,61 @@
-"""Peak memory of full fine-tuning vs LoRA with and without lora_dropout, on the offline model.
+"""Peak memory of full fine-tuning vs LoRA, with and without activation checkpointing and lora_dropout.
 
-    .venv/bin/python benchmarks/lora_memory.py [--steps 8]
+    .venv/bin/python benchmarks/lora_memory.py [--steps 4]
 
 Each run trains SmolLM2-135M-Instruct on the course's chat set (batch 8, max_length 256,
-assistant-only loss) and reports the process's peak resident memory, measured from a clean start.
-About 5 minutes on a 2-core CPU.
+assistant-only loss, the output layer on trained tokens only, as the lessons do) in a fresh
+process, and reports that process's peak resident memory and seconds per step. About 3 minutes on
+a 2-core CPU with --steps 4.
 """
 import argparse
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
 
-import torch
-from peft import LoraConfig
-from trl import SFTConfig, SFTTrainer
+RUNS = {  # name: (lora_dropout or None for full fine-tuning, activation checkpointing)
+    "full fine-tune": (None, False),
+    "full fine-tune + checkpointing (lesson 03)": (None, True),
+    "LoRA r=8": (0.0, False),
+    "LoRA r=8 + checkpointing (lesson 03)": (0.0, True),
+    "LoRA r=8, lora_dropout=0.05": (0.05, False),
+    "LoRA r=8, lora_dropout=0.05 + checkpointing": (0.05, True),
+}
 
-import helpers
-from helpers import templates, training
-from helpers.measure import PeakMemory, release_memory
 
-RUNS = {"full fine-tune": None, "LoRA r=8, lora_dropout=0.05": 0.05, "LoRA r=8, lora_dropout=0.0": 0.0}
+def measure(dropout, checkpointing: bool, steps: int) -> tuple:
+    import torch
+    from peft import LoraConfig
+    from trl import SFTConfig, SFTTrainer
 
+    import helpers
+    from helpers import templates, training
+    from helpers.measure import PeakMemory
 
-def peak_memory(dropout, steps: int) -> PeakMemory:
     torch.manual_seed(0)
     model, tokenizer = helpers.load_model("offline")
     tokenizer.chat_template = templates.training_template()
     args = SFTConfig(output_dir="/tmp/lora-memory", max_steps=steps, per_device_train_batch_size=8, max_length=256,
-                     assistant_only_loss=True, activation_checkpointing=False, save_strategy="no", report_to="none",
-                     disable_tqdm=True, seed=0, **helpers.detect_hardware().trainer_precision())
+                     assistant_only_loss=True, activation_checkpointing=checkpointing, save_strategy="no",
+                     report_to="none", disable_tqdm=True, seed=0, **helpers.detect_hardware().trainer_precision())
     lora = None if dropout is None else LoraConfig(r=8, lora_alpha=16, lora_dropout=dropout,
                                                    target_modules="all-linear", task_type="CAUSAL_LM")
     trainer = SFTTrainer(model=model, args=args, train_dataset=helpers.load_chat_dataset()["train"],
                          processing_class=tokenizer, peft_config=lora)
-    training.use_trained_token_loss_on_cpu(trainer)  # the lessons' path
+    training.use_trained_token_loss_on_cpu(trainer)
     with PeakMemory() as memory:
+        start = time.perf_counter()
         trainer.train()
-    del trainer, model
-    release_memory()
-    return memory
+    return memory.start_gb, memory.peak_gb, (time.perf_counter() - start) / steps
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=4)
     steps = parser.parse_args().steps
-    print(f"| run ({steps} steps) | memory before (GB) | peak (GB) |\n|---|---|---|")
-    for name, dropout in RUNS.items():
-        memory = peak_memory(dropout, steps)
-        print(f"| {name} | {memory.start_gb:.2f} | {memory.peak_gb:.2f} |", flush=True)
+    print(f"| run ({steps} steps) | memory before (GB) | peak (GB) | x full fine-tune | s/step |\n|---|---|---|---|---|")
+    full = None
+    for name, (dropout, checkpointing) in RUNS.items():
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as fresh:
+            before, peak, seconds = fresh.submit(measure, dropout, checkpointing, steps).result()
+        full = full or peak
+        print(f"| {name} | {before:.2f} | {peak:.2f} | {peak / full:.2f} | {seconds:.1f} |", flush=True)
