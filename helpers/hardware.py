@@ -32,8 +32,8 @@ class Hardware:
         `SFTConfig()` turns bf16 on by default and raises on a CPU-only machine, so the lessons
         pass these instead of hard-coding a precision. On a CPU with bf16 units (AVX512-BF16 or AMX)
         `bf16=True` means autocast: the weights and optimizer stay fp32, the matmuls run in bf16,
-        which trained 1.3x faster here (benchmarks/training_speed.py) and scored within a few points
-        of fp32 on lesson 02's held-out questions (0.25 against 0.29).
+        which trained 1.7x faster here than fp32 (benchmarks/training_speed.py) and scored within a few
+        points of fp32 on lesson 02's held-out questions (0.25 against 0.29).
         """
         on_gpu = self.device == "cuda"
         return {"bf16": self.bf16 and self.device in ("cuda", "cpu"), "fp16": on_gpu and not self.bf16,

@@ -2,7 +2,9 @@
 do not teach training (lesson 04's style adapters, lesson 05's fine-tuned models when run alone).
 
 It is the recipe lessons 02 and 03 show cell by cell: `SFTTrainer` on conversations with
-assistant-only loss, full fine-tuning or a LoRA adapter on every linear layer.
+assistant-only loss, full fine-tuning or a LoRA adapter on every linear layer, the output layer run
+on the trained tokens only. It leaves activation checkpointing off (lesson 03 turns it on to show
+what LoRA saves in memory): here speed matters more than memory.
 """
 import shutil
 import tempfile
