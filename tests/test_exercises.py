@@ -128,6 +128,7 @@ def test_lesson02_assistant_only_check_reads_the_real_labels(offline_model, tmp_
     from helpers import lesson02, templates
 
     model, tokenizer = offline_model
+    model = __import__("copy").deepcopy(model)  # a trainer sets checkpointing on its model: keep the shared one clean
     eight = helpers.load_chat_dataset()["train"].select(range(8))
     all_tokens = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=eight,
                             args=SFTConfig(output_dir=str(tmp_path), report_to="none", use_cpu=True))

@@ -111,14 +111,14 @@ def _sft_batch(offline_model, tmp_path, **config):
 @pytest.mark.parametrize("lora", [False, True], ids=["full", "LoRA"])
 def test_the_trained_token_loss_gives_the_models_gradients(offline_model, tmp_path, lora):
     """Training on it is training on the model's own loss: same value, same gradient, for full and LoRA."""
-    import copy
-
     import torch
     from peft import LoraConfig, get_peft_model
 
+    import helpers
+
     batch = _sft_batch(offline_model, tmp_path)
     assert (batch["labels"] == -100).float().mean() > 0.5  # most positions are prompt or padding: skipped
-    model = copy.deepcopy(offline_model[0])
+    model = helpers.load_model("offline")[0]  # a fresh copy: other tests' trainers may have set checkpointing on theirs
     if lora:
         model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False,
                                                  task_type="CAUSAL_LM"))
@@ -137,9 +137,11 @@ def test_the_trained_token_loss_gives_the_models_gradients(offline_model, tmp_pa
 def test_the_trained_token_loss_handles_padding_free_batches(offline_model, tmp_path):
     import torch
 
+    import helpers
+
     batch = _sft_batch(offline_model, tmp_path, padding_free=True, max_length=None)
     assert "attention_mask" not in batch and batch["input_ids"].size(0) == 1  # one row, sequences told apart by position_ids
-    model = offline_model[0]
+    model = helpers.load_model("offline")[0].eval()
     with torch.no_grad():
         expected = model(**batch, use_cache=False).loss.item()  # as in training: a cache would hide the packing
         got = training.trained_positions_loss(model, batch).item()
