@@ -14,6 +14,12 @@ One more trap it undoes: importing LightEval's transformers backend runs
 again), so training in the same notebook afterwards fails with "element 0 of tensors does not
 require grad". `apply()` turns autograd back on after the import, and `run_lighteval` after a run.
 
+And one across libraries: accelerate keeps its state (mixed precision included) in one object per
+process, so after a `Trainer` with `bf16=True` every later `Accelerator()`, LightEval's too,
+evaluates under bf16 autocast instead of the model config's dtype. Lesson 05 caught it: a LoRA
+adapter and its exact merge scored differently once a model had been trained in the same kernel.
+`apply()` resets that state before each evaluation.
+
 Use `apply()` before building a LightEval pipeline in Python, or run the CLI through
 `python -m helpers.lighteval_compat accelerate ...` (same arguments as `lighteval accelerate`).
 """
@@ -41,6 +47,13 @@ def _load_each(modules, module_path):
     return configs
 
 
+def forget_training_precision() -> None:
+    """Drop accelerate's per-process state, so the next Accelerator() takes its own precision (none)."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
 def apply() -> None:
     """Patch LightEval's registry loaders (idempotent) and set the offline environment."""
     import os
@@ -49,6 +62,7 @@ def apply() -> None:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    forget_training_precision()
     if getattr(Registry, "_course_shim", False):
         return
 

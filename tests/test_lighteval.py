@@ -73,3 +73,15 @@ def test_the_shim_skips_the_modules_that_break_offline():
     assert "course_mmlu_letter:anatomy" in configs and "course_held_out" in configs
     assert "mmlu:anatomy" in configs  # the built-in tasks still load
     assert not any(name.startswith(("tiny", "mt_bench", "mixeval")) for name in configs)
+
+
+def test_a_trainers_mixed_precision_does_not_reach_a_later_evaluation():
+    """accelerate shares one state per process: after a bf16 Trainer, LightEval's Accelerator() was bf16 too."""
+    from accelerate import Accelerator
+
+    from helpers import lighteval_compat
+
+    Accelerator(mixed_precision="bf16", cpu=True)  # what a Trainer with bf16=True leaves behind
+    assert Accelerator(cpu=True).mixed_precision == "bf16"  # the trap, as accelerate has it
+    lighteval_compat.apply()
+    assert Accelerator(cpu=True).mixed_precision == "no"
