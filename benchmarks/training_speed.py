@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/training_speed.py [--steps 6] [--only LoRA] [--no-eval] [--out benchmarks/results]
 
 Prints a Markdown table and writes it, with the raw numbers as JSON, under --out (one file per
-run, named by date and machine, so runs can be compared). About 9 minutes on a 2-core CPU (7 with --steps 4).
+run, named by date and machine, so runs can be compared). About 11 minutes on a 2-core CPU.
 
 What is measured, each training path in a fresh process (so no path inherits another's heap), on
 the same conversations:
@@ -113,10 +113,10 @@ PATHS = {  # the first is the baseline every ratio is taken against
     "course, but packed": {**COURSE, "packing": True},
     "course, but unfused AdamW": {**COURSE, "args": {"optim": "adamw_torch"}},  # fused is the default now
     "course + gradient checkpointing": {**COURSE, "checkpointing": True},
-    "LoRA r=8 (course default)": LORA,
-    "LoRA r=8 + gradient checkpointing": {**LORA, "checkpointing": True},
+    "LoRA r=8 (course default, as the cached recipes train)": LORA,
+    "LoRA r=8 + gradient checkpointing (lesson 03)": {**LORA, "checkpointing": True},
     "QLoRA r=8 (course default)": QLORA,
-    "QLoRA r=8 + gradient checkpointing": {**QLORA, "checkpointing": True},
+    "QLoRA r=8 + gradient checkpointing (lesson 03)": {**QLORA, "checkpointing": True},
     "QLoRA r=8, batch 4": {**QLORA, "batch": 4},
 }
 
