@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/training_speed.py [--steps 6] [--only LoRA] [--no-eval] [--out benchmarks/results]
 
 Prints a Markdown table and writes it, with the raw numbers as JSON, under --out (one file per
-run, named by date and machine, so runs can be compared). About 11 minutes on a 2-core CPU.
+run, named by date and machine, so runs can be compared). About 6 minutes on a 2-core CPU.
 
 What is measured, each training path in a fresh process (so no path inherits another's heap), on
 the same conversations:
