@@ -8,9 +8,9 @@ process, and reports that process's peak resident memory and seconds per step. A
 a 2-core CPU with --steps 4.
 """
 import argparse
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
+
+from helpers.measure import in_fresh_process
 
 RUNS = {  # name: (lora_dropout or None for full fine-tuning, activation checkpointing)
     "full fine-tune": (None, False),
@@ -55,7 +55,6 @@ if __name__ == "__main__":
     print(f"| run ({steps} steps) | memory before (GB) | peak (GB) | x full fine-tune | s/step |\n|---|---|---|---|---|")
     full = None
     for name, (dropout, checkpointing) in RUNS.items():
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as fresh:
-            before, peak, seconds = fresh.submit(measure, dropout, checkpointing, steps).result()
+        before, peak, seconds = in_fresh_process(measure, dropout, checkpointing, steps)
         full = full or peak
         print(f"| {name} | {before:.2f} | {peak:.2f} | {peak / full:.2f} | {seconds:.1f} |", flush=True)

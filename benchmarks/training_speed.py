@@ -1,6 +1,6 @@
 """Training and evaluation speed of the offline model on this machine, against plain TRL, in one run.
 
-    .venv/bin/python benchmarks/training_speed.py [--steps 6] [--only LoRA] [--no-eval] [--out benchmarks/results]
+    .venv/bin/python benchmarks/training_speed.py [--steps 5] [--only LoRA] [--no-eval] [--out benchmarks/results]
 
 Prints a Markdown table and writes it, with the raw numbers as JSON, under --out (one file per
 run, named by date and machine, so runs can be compared). About 6 minutes on a 2-core CPU.
@@ -23,10 +23,8 @@ the same conversations:
 """
 import argparse
 import json
-import multiprocessing
 import platform
 import time
-from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -34,7 +32,7 @@ import torch
 
 import helpers
 from helpers import templates, training
-from helpers.measure import PeakMemory, release_memory
+from helpers.measure import PeakMemory, in_fresh_process, release_memory
 
 
 def matmul_flops(dtype, size: int = 2048, seconds: float = 3.0) -> float:
@@ -95,8 +93,6 @@ def train_speed(path: dict, steps: int) -> dict:
     parameters = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
     head = model.get_output_embeddings().weight.numel()
     seconds = clock.ends[-1] - clock.ends[0]
-    del trainer, model
-    release_memory()
     return {"tokens_per_second": (tokens[-1] - tokens[0]) / seconds, "seconds_per_step": seconds / (steps - 1),
             "peak_memory_gb": memory.peak_gb, "memory_before_gb": memory.start_gb, "parameters": parameters,
             "head_parameters": head, "weights_mb": weights_mb}
@@ -179,8 +175,7 @@ def main():
     print(f"matmul throughput: fp32 {ceiling['fp32'] / 1e9:.0f} GFLOP/s, bf16 {ceiling['bf16'] / 1e9:.0f} GFLOP/s")
     rows = []
     for name, path in ((n, p) for n, p in PATHS.items() if args.only in n or n.startswith("plain TRL")):
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as fresh:
-            result = fresh.submit(train_speed, path, args.steps).result()
+        result = in_fresh_process(train_speed, path, args.steps)
         per_parameter = 4 if path.get("lora") else 6
         dtype = "bf16" if path.get("bf16") else "fp32"
         rate = result["tokens_per_second"] / ceiling[dtype]

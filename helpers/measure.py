@@ -49,6 +49,17 @@ class PeakMemory:
         return f"peak {self.peak_gb:.2f} GB (held {self.start_gb:.2f} GB before)"
 
 
+def in_fresh_process(function, *args):
+    """`function(*args)` run in a new Python process, its result returned: a measurement that
+    inherits no heap, threads or library state from the ones before it. `function` must be importable
+    (defined at the top of a module), as must its arguments and result."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as fresh:
+        return fresh.submit(function, *args).result()
+
+
 def size_on_disk(path) -> int:
     """Bytes of a file, or of every file under a folder."""
     path = Path(path)

@@ -35,3 +35,12 @@ def test_four_bit_runs_on_this_x86_cpu_and_explains_other_machines(monkeypatch):
     assert hardware.four_bit_problem() is None  # the course's machines are x86 CPUs
     monkeypatch.setattr(hardware.platform, "machine", lambda: "arm64")
     assert "x86 CPU" in hardware.four_bit_problem()
+
+
+def test_in_fresh_process_runs_elsewhere_and_returns_the_result():
+    import os
+
+    from helpers.measure import in_fresh_process
+
+    assert in_fresh_process(os.getpid) != os.getpid()
+    assert in_fresh_process(divmod, 7, 2) == (3, 1)
