@@ -98,14 +98,16 @@ def train_speed(path: dict, steps: int) -> dict:
             "head_parameters": head, "weights_mb": weights_mb}
 
 
-COURSE = {"course": True, "bf16": True, "loss": "trained tokens"}  # what the lessons run on a CPU
+BF16 = helpers.detect_hardware().trainer_precision()["bf16"]  # autocast only where the CPU has bf16 units
+PRECISION = "bf16 autocast" if BF16 else "fp32"
+COURSE = {"course": True, "bf16": BF16, "loss": "trained tokens"}  # what the lessons run on this CPU
 LORA, QLORA = {**COURSE, "lora": True}, {**COURSE, "lora": True, "qlora": True}
 PATHS = {  # the first is the baseline every ratio is taken against
     "plain TRL (chapter defaults: fp32, padded, TRL's loss)": {},
-    "course default (padded, bf16 autocast, loss on trained tokens)": COURSE,
+    f"course default (padded, {PRECISION}, loss on trained tokens)": COURSE,
     "course, but the model's loss on every position": {**COURSE, "loss": "model"},
     "course, but TRL's fused loss": {**COURSE, "loss": None},
-    "course, but fp32": {**COURSE, "bf16": False},
+    "course, but fp32" if BF16 else "course, but bf16 autocast (emulated: no bf16 units)": {**COURSE, "bf16": not BF16},
     "course, but packed": {**COURSE, "packing": True},
     "course, but unfused AdamW": {**COURSE, "args": {"optim": "adamw_torch"}},  # fused is the default now
     "course + gradient checkpointing": {**COURSE, "checkpointing": True},
@@ -201,10 +203,18 @@ def main():
     print(table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"training-speed-{datetime.now():%Y%m%d-%H%M}-{platform.node()}"
-    (out / f"{stem}.md").write_text(table + "\n")
-    (out / f"{stem}.json").write_text(json.dumps({"matmul_flops": ceiling, "training": rows, "evaluation": evals},
-                                                 indent=1))
+    from helpers.hardware import _cpu_flags, detect_hardware, machine_kind
+
+    kind = machine_kind()
+    stem = f"training-speed-{kind}"  # one file per kind of machine: the latest run of that kind
+    machine = {"kind": kind, "cpu": detect_hardware().name, "cores": detect_hardware().cpu_cores,
+               "bf16_units": BF16, "date": f"{datetime.now():%Y-%m-%d %H:%M}", "host": platform.node(),
+               "flags": sorted(f for f in _cpu_flags().split() if f.startswith(("avx", "amx", "fma")))}
+    header = f"{kind}: {machine['cpu']}, {machine['cores']} cores, {', '.join(machine['flags'])}; {machine['date']}\n\n"
+    (out / f"{stem}.md").write_text(header + table + "\n")
+    (out / f"{stem}.json").write_text(json.dumps({"machine": machine, "matmul_flops": ceiling, "training": rows,
+                                                  "evaluation": evals}, indent=1))
+    print(f"written: {out / stem}.md and .json")
 
 
 if __name__ == "__main__":

@@ -118,6 +118,21 @@ def write_summary(run_dir: Path, rows: list, first=()) -> None:
     write_table(run_dir, "summary", rows, columns)
 
 
+def summary_lines(rows: list) -> list:
+    """One short line per notebook for a terminal: status, time, peak memory and its headline result
+    (the `headline` metric a lesson records, e.g. "exact match 0.02 -> 0.25"), or the error."""
+    width = max([len(row["notebook"]) for row in rows] + [8])
+    lines = []
+    for row in rows:
+        tail = row.get("error") or row.get("headline", "")
+        lines.append(f"{row['notebook']:<{width}}  {row['status']:<6} {row['seconds']:>7.0f} s "
+                     f"{row['peak_memory_gb']:>6.1f} GB  {tail}".rstrip())
+    total = sum(row["seconds"] for row in rows)
+    lines.append(f"{'all':<{width}}  {'ok' if all(r['status'] == 'ok' for r in rows) else 'failed':<6} "
+                 f"{total:>7.0f} s ({total / 60:.1f} min)")
+    return lines
+
+
 def write_table(folder: Path, name: str, rows: list, columns: list, markdown_columns=None) -> None:
     """`name`.csv with every column and `name`.md with `markdown_columns` (default: all)."""
     with open(folder / f"{name}.csv", "w", newline="") as f:

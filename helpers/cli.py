@@ -80,7 +80,11 @@ def main(argv=None) -> int:
         run_dir, rows = batch.run_notebooks(notebooks, args.profile, overrides, args.runs_dir, args.timeout)
     except ValueError as e:
         parser.error(str(e))
-    print(f"\nSummary ({run_dir}/summary.md):\n" + (run_dir / "summary.md").read_text())
+    from .hardware import detect_hardware, machine_kind
+
+    print(f"\nprofile {args.profile} on {machine_kind()} ({detect_hardware().name}, {detect_hardware().cpu_cores} cores)")
+    print("\n".join(batch.summary_lines(rows)))
+    print(f"Every metric: {run_dir}/summary.md and summary.csv")
     return 0 if all(row["status"] == "ok" for row in rows) else 1
 
 

@@ -58,6 +58,18 @@ def detect_hardware() -> Hardware:
     return Hardware("cpu", _cpu_name(), _ram_gb(), cores, bf16=_cpu_has_bf16(), fp16=False)
 
 
+def machine_kind() -> str:
+    """The kind of machine a time was measured on: "gpu", "mps", "cpu-bf16" (AMX or AVX512-BF16 units),
+    "cpu-avx512", "cpu-avx2" or "cpu-other". Times differ by up to 4x between the CPU kinds."""
+    device = detect_hardware().device
+    if device != "cpu":
+        return "gpu" if device == "cuda" else device
+    flags = set(_cpu_flags().split())
+    if {"amx_bf16", "avx512_bf16"} & flags:
+        return "cpu-bf16"
+    return "cpu-avx512" if "avx512f" in flags else "cpu-avx2" if "avx2" in flags else "cpu-other"
+
+
 def _ram_gb() -> float:
     import psutil
     return psutil.virtual_memory().total / 2**30

@@ -32,6 +32,19 @@ def test_setup_notebook_runs_in_batch_and_its_metrics_reach_the_summary(tmp_path
     assert row["answered_paris"] == "True" and float(row["generation_tokens_per_second"]) > 0
     assert 0.3 < float(row["peak_memory_gb"]) < 4  # the kernel holds a 135M-parameter fp32 model
     assert (run_dir / "00_setup.ipynb").exists() and "| 00_setup | ok |" in (run_dir / "summary.md").read_text()
+    line = next(line for line in result.stdout.splitlines() if line.startswith("00_setup "))
+    assert " ok " in line and " GB " in line and line.endswith(row["headline"]), line  # one line, not every column
+
+
+def test_the_terminal_summary_is_one_line_per_notebook_with_its_headline_or_error():
+    rows = [{"notebook": "02_supervised_fine_tuning", "status": "ok", "seconds": 301.4, "peak_memory_gb": 6.12,
+             "headline": "exact match 0.02 -> 0.25", **{f"metric {i}": i for i in range(60)}, "error": ""},
+            {"notebook": "03_lora_and_qlora", "status": "failed", "seconds": 12.0, "peak_memory_gb": 1.0,
+             "error": "cell 4 `x`: ValueError: no"}]
+    lines = batch.summary_lines(rows)
+    assert lines[0].split() == ["02_supervised_fine_tuning", "ok", "301", "s", "6.1", "GB", "exact", "match", "0.02", "->", "0.25"]
+    assert lines[1].endswith("ValueError: no") and "failed" in lines[1]
+    assert lines[2].split()[:4] == ["all", "failed", "313", "s"] and len(lines) == 3
 
 
 def test_a_failing_notebook_is_reported_and_the_rest_still_run(tmp_path):

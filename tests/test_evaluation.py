@@ -27,6 +27,19 @@ def test_batched_generation_matches_one_at_a_time(offline_model):
     assert tokenizer.padding_side == "right", "the tokenizer's padding side is restored"
 
 
+def test_batches_sorted_by_length_give_every_reply_in_the_order_asked(offline_model):
+    import helpers
+
+    model, tokenizer = offline_model
+    rows = [r for r in helpers.load_chat_dataset()["test"] if r["kind"] != "generation"][:10]
+    prompts = [evaluation.prompt_of(r["messages"]) for r in rows]
+    lengths = [len(tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False)) for p in prompts]
+    assert lengths != sorted(lengths), "the prompts must come in an order that sorting changes"
+    sorted_batches = evaluation.generate_replies(model, tokenizer, prompts, max_new_tokens=6, batch_size=4)
+    one_by_one = [evaluation.generate_replies(model, tokenizer, [p], max_new_tokens=6)[0] for p in prompts]
+    assert sorted_batches == one_by_one
+
+
 def test_score_held_out_reports_each_row(offline_model):
     import helpers
 
