@@ -7,6 +7,10 @@ run having happened.
 import re
 from pathlib import Path
 
+from .profiles import PROFILES
+
+CPU = PROFILES["cpu"]  # lessons 02 and 03's recipe under the offline profile
+
 
 def newest_output(run: str, marker: str, inside: str = "", roots=None):
     """The newest run folder of a lesson (`02_sft`, `02_sft-2`, ... as `fresh_output_dir` names them)
@@ -18,7 +22,7 @@ def newest_output(run: str, marker: str, inside: str = "", roots=None):
     return max(found, key=lambda p: (p / marker).stat().st_mtime) if found else None
 
 
-def sft_model(steps: int = 16, learning_rate: float = 1e-4) -> str:
+def sft_model(steps: int = CPU["max_steps"], learning_rate: float = CPU["learning_rate"]) -> str:
     """Lesson 02's fully fine-tuned model (a folder)."""
     from .data import load_chat_dataset
     from .recipes import train_cached
@@ -27,7 +31,7 @@ def sft_model(steps: int = 16, learning_rate: float = 1e-4) -> str:
     return str(found) if found else train_cached("chat-sft", load_chat_dataset()["train"], learning_rate, steps)
 
 
-def lora_adapter(steps: int = 16, learning_rate: float = 1e-3, r: int = 8) -> str:
+def lora_adapter(steps: int = CPU["max_steps"], learning_rate: float = CPU["lora_learning_rate"], r: int = CPU["lora_r"]) -> str:
     """Lesson 03's LoRA adapter (a folder with adapter_config.json)."""
     from .data import load_chat_dataset
     from .recipes import train_cached

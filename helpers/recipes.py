@@ -10,12 +10,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .profiles import PROFILES
+
+CPU = PROFILES["cpu"]  # the lessons' own steps and batch size, so a cached model is the lesson's model
 MARKERS = ("model.safetensors", "adapter_model.safetensors")
 RECIPE = "v2"  # bump when the recipe below changes (v2: no lora_dropout), so no older cached model is taken for it
 
 
-def train_cached(name: str, dataset, learning_rate: float, steps: int = 16, batch_size: int = 8,
-                 lora_r: int | None = None, model_source: str = "offline") -> str:
+def train_cached(name: str, dataset, learning_rate: float, steps: int = CPU["max_steps"],
+                 batch_size: int = CPU["batch_size"], lora_r: int | None = None, model_source: str = "offline") -> str:
     """The folder of a model (lora_r None) or LoRA adapter trained on `dataset`, trained on first use."""
     from .hardware import detect_hardware
     from .models import model_path

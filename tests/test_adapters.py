@@ -90,7 +90,7 @@ def test_style_adapter_refuses_an_unknown_style_before_training(empty_cache):
 
 def test_style_adapter_reuses_a_cached_adapter(empty_cache, offline_model):
     precision = "bf16" if helpers.detect_hardware().trainer_precision()["bf16"] else "fp32"
-    name = (f"{helpers.model_path('offline').rsplit('/', 1)[-1]}-style-formal-lora-r8-steps16-lr0.001-b8-{precision}"
+    name = (f"{helpers.model_path('offline').rsplit('/', 1)[-1]}-style-formal-lora-r8-steps16-lr0.001-b4-{precision}"
             f"-{recipes.RECIPE}")
     cached = empty_cache / "trained" / name
     cached.mkdir(parents=True)
