@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/lora_memory.py [--steps 4]
 
-Each run trains SmolLM2-135M-Instruct on the course's chat set (batch 8, max_length 256,
+Each run trains SmolLM2-135M-Instruct on the course's chat set (the cpu profile's batch, max_length 256,
 assistant-only loss, the output layer on trained tokens only, as the lessons do) in a fresh
 process, and reports that process's peak resident memory and seconds per step. About 3 minutes on
 a 2-core CPU with --steps 4.
@@ -34,7 +34,8 @@ def measure(dropout, checkpointing: bool, steps: int) -> tuple:
     torch.manual_seed(0)
     model, tokenizer = helpers.load_model("offline")
     tokenizer.chat_template = templates.training_template()
-    args = SFTConfig(output_dir="/tmp/lora-memory", max_steps=steps, per_device_train_batch_size=8, max_length=256,
+    batch = helpers.profiles.PROFILES["cpu"]["batch_size"]  # what the lessons train with
+    args = SFTConfig(output_dir="/tmp/lora-memory", max_steps=steps, per_device_train_batch_size=batch, max_length=256,
                      assistant_only_loss=True, activation_checkpointing=checkpointing, save_strategy="no",
                      report_to="none", disable_tqdm=True, seed=0, **helpers.detect_hardware().trainer_precision())
     lora = None if dropout is None else LoraConfig(r=8, lora_alpha=16, lora_dropout=dropout,

@@ -3,10 +3,11 @@
     .venv/bin/python benchmarks/training_speed.py [--steps 5] [--only LoRA] [--no-eval] [--out benchmarks/results]
 
 Prints a Markdown table and writes it, with the raw numbers as JSON, under --out (one file per
-run, named by date and machine, so runs can be compared). About 6 minutes on a 2-core CPU.
+kind of machine, `results/training-speed-cpu-avx2.md` and so on, so the kinds can be compared). About 6
+minutes on a 2-core CPU with bf16 units.
 
 What is measured, each training path in a fresh process (so no path inherits another's heap), on
-the same conversations:
+the same conversations (the course's paths 4 a step, as the cpu profile trains; plain TRL its default 8):
 - the machine's matmul throughput (FLOP/s) in fp32 and bf16: the ceiling for MFU;
 - training: tokens/s (real tokens, padding excluded) and peak memory, after one warm-up step,
   for plain TRL (the chapter's settings: no packing, default collator, default dtype, TRL's loss)
@@ -33,6 +34,7 @@ import torch
 import helpers
 from helpers import templates, training
 from helpers.measure import PeakMemory, in_fresh_process, release_memory
+from helpers.profiles import PROFILES
 
 
 def matmul_flops(dtype, size: int = 2048, seconds: float = 3.0) -> float:
@@ -75,7 +77,8 @@ def train_speed(path: dict, steps: int) -> dict:
     tokenizer.chat_template = templates.training_template()
     weights_mb = model.get_memory_footprint() / 2**20  # resident weights after loading (4-bit for QLoRA)
     course = {"assistant_only_loss": True} if path.get("course") else {}
-    args = SFTConfig(output_dir="/tmp/training-speed", max_steps=steps, per_device_train_batch_size=path.get("batch", 8),
+    batch = path.get("batch", PROFILES["cpu"]["batch_size"] if path.get("course") else 8)  # TRL's default: 8
+    args = SFTConfig(output_dir="/tmp/training-speed", max_steps=steps, per_device_train_batch_size=batch,
                      max_length=256 if path.get("course") else 1024, packing=path.get("packing", False),
                      padding_free=path.get("padding_free", False), bf16=path.get("bf16", False), use_cpu=True,
                      activation_checkpointing=path.get("checkpointing", False), save_strategy="no", report_to="none",
@@ -115,7 +118,7 @@ PATHS = {  # the first is the baseline every ratio is taken against
     "LoRA r=8 + gradient checkpointing (lesson 03)": {**LORA, "checkpointing": True},
     "QLoRA r=8 (course default)": QLORA,
     "QLoRA r=8 + gradient checkpointing (lesson 03)": {**QLORA, "checkpointing": True},
-    "QLoRA r=8, batch 4": {**QLORA, "batch": 4},
+    "QLoRA r=8, batch 8": {**QLORA, "batch": 8},
 }
 
 
