@@ -71,8 +71,9 @@ def train_speed(path: dict, steps: int) -> dict:
 
     torch.manual_seed(0)
     dataset = helpers.load_chat_dataset()["train"]
+    compute = torch.bfloat16 if BF16 else torch.float32  # as the lessons: bf16 is emulated, and very slow, without bf16 units
     quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                      bnb_4bit_compute_dtype=torch.bfloat16) if path.get("qlora") else None
+                                      bnb_4bit_compute_dtype=compute) if path.get("qlora") else None
     model, tokenizer = helpers.load_model("offline", **({"quantization_config": quantization} if quantization else {}))
     tokenizer.chat_template = templates.training_template()
     weights_mb = model.get_memory_footprint() / 2**20  # resident weights after loading (4-bit for QLoRA)

@@ -15,9 +15,10 @@ PROFILES = {
         "max_new_tokens": 48,                 # short replies: CPU generation runs ~20 tokens/s
         "max_steps": 16,                      # 2-core CPU, 4 conversations a step: ~5 s a step without bf16 units
                                               # (AVX2, fp32), ~1 s with them (AMX, bf16 autocast)
-        "batch_size": 4,                      # 4 x ~110 tokens a step: held-out exact match after 16 steps was the
-                                              # same as with 8 (full 0.27, LoRA 0.33, AVX2 fp32) in half the time;
-                                              # a CPU already runs these matmuls at its peak, so fewer tokens is the speed-up
+        "batch_size": 4,                      # 4 x ~110 tokens a step, half the compute of 8 for the same effect
+                                              # (lesson 05's held-out task after 16 steps, AVX2 fp32: 8 a step 0.21
+                                              # full / 0.31 LoRA, 4 a step 0.27 / 0.29); a CPU already runs these
+                                              # matmuls at its peak, so fewer tokens is the speed-up
         "learning_rate": 1e-4,                # full fine-tuning; learns the answer format in ~10 steps
         "lora_learning_rate": 1e-3,           # LoRA needs ~10x more: at 2e-4 it took ~45 steps to learn the format
         "lora_r": 8,                          # 2.4M trainable parameters (1.8%) with all-linear targets
