@@ -87,27 +87,31 @@ def test_a_trainers_mixed_precision_does_not_reach_a_later_evaluation():
     assert Accelerator(cpu=True).mixed_precision == "no"
 
 
-def test_scoring_choices_on_a_shared_prompt_gives_lightevals_own_answers(offline_model, monkeypatch):
+def test_scoring_choices_on_a_shared_prompt_gives_lightevals_own_answers(monkeypatch):
     """The shim's speed-up: one pass over the prompt, then the choices on its cache, instead of one
     full pass per choice; the same log-probabilities (to float rounding) and the same greedy flags,
     on letter choices (one token each), cloze choices and TruthfulQA's (several tokens, 4-13 of them)."""
+    import torch
     from lighteval.models.transformers.transformers_model import TransformersModel
     from lighteval.tasks.registry import Registry
 
     from helpers import lighteval_compat
 
     lighteval_compat.apply()
-    model, _ = offline_model
-    lighteval_model = TransformersModel.from_model(model, lighteval_runs.model_config(helpers.model_path("offline")))
-    tasks = "course_mmlu_letter:anatomy|0,course_mmlu_cloze:anatomy|0,course_truthfulqa:mc1|0"
-    loaded = Registry(tasks=tasks, custom_tasks=str(lighteval_runs.TASKS_FILE)).load_tasks()
-    docs = [doc for task in loaded.values() for doc in task.eval_docs()[:4]]
-    assert len(docs) == 12 and max(len(d.choices) for d in docs) > 4
-    scored, score = [], lighteval_compat.score_choices
-    monkeypatch.setattr(lighteval_compat, "score_choices", lambda *args: scored.append(1) or score(*args))
-    fast = lighteval_model._loglikelihood_tokens(docs)
-    assert len(scored) == len(docs), "every question took the shared-prompt path"
-    slow = lighteval_model._lighteval_loglikelihood_tokens(docs)
+    model, _ = helpers.load_model("offline")  # its own copy: LightEval's wrapper changes the model it wraps
+    try:
+        lighteval_model = TransformersModel.from_model(model, lighteval_runs.model_config(helpers.model_path("offline")))
+        tasks = "course_mmlu_letter:anatomy|0,course_mmlu_cloze:anatomy|0,course_truthfulqa:mc1|0"
+        loaded = Registry(tasks=tasks, custom_tasks=str(lighteval_runs.TASKS_FILE)).load_tasks()
+        docs = [doc for task in loaded.values() for doc in task.eval_docs()[:4]]
+        assert len(docs) == 12 and max(len(d.choices) for d in docs) > 4
+        scored, score = [], lighteval_compat.score_choices
+        monkeypatch.setattr(lighteval_compat, "score_choices", lambda *args: scored.append(1) or score(*args))
+        fast = lighteval_model._loglikelihood_tokens(docs)
+        assert len(scored) == len(docs), "every question took the shared-prompt path"
+        slow = lighteval_model._lighteval_loglikelihood_tokens(docs)
+    finally:
+        torch.set_grad_enabled(True)  # LightEval's wrapper turns autograd off for the whole process
     for f, s in zip(fast, slow):
         assert f.logprobs == pytest.approx(s.logprobs, abs=2e-3)
         assert f.argmax_logits_eq_gold == s.argmax_logits_eq_gold
