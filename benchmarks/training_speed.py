@@ -209,9 +209,9 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     from helpers.hardware import _cpu_flags, detect_hardware, machine_kind
 
-    kind = machine_kind()
+    kind, hardware = machine_kind(), detect_hardware()
     stem = f"training-speed-{kind}"  # one file per kind of machine: the latest run of that kind
-    machine = {"kind": kind, "cpu": detect_hardware().name, "cores": detect_hardware().cpu_cores,
+    machine = {"kind": kind, "cpu": hardware.name, "cores": hardware.cpu_cores,
                "bf16_units": BF16, "date": f"{datetime.now():%Y-%m-%d %H:%M}", "host": platform.node(),
                "flags": sorted(f for f in _cpu_flags().split() if f.startswith(("avx", "amx", "fma")))}
     header = f"{kind}: {machine['cpu']}, {machine['cores']} cores, {', '.join(machine['flags'])}; {machine['date']}\n\n"

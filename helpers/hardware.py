@@ -64,9 +64,9 @@ def machine_kind() -> str:
     device = detect_hardware().device
     if device != "cpu":
         return "gpu" if device == "cuda" else device
-    flags = set(_cpu_flags().split())
-    if {"amx_bf16", "avx512_bf16"} & flags:
+    if _cpu_has_bf16():
         return "cpu-bf16"
+    flags = set(_cpu_flags().split())
     return "cpu-avx512" if "avx512f" in flags else "cpu-avx2" if "avx2" in flags else "cpu-other"
 
 
