@@ -82,7 +82,8 @@ def main(argv=None) -> int:
         parser.error(str(e))
     from .hardware import detect_hardware, machine_kind
 
-    print(f"\nprofile {args.profile} on {machine_kind()} ({detect_hardware().name}, {detect_hardware().cpu_cores} cores)")
+    hardware = detect_hardware()
+    print(f"\nprofile {args.profile} on {machine_kind()} ({hardware.name}, {hardware.cpu_cores} cores)")
     print("\n".join(batch.summary_lines(rows)))
     print(f"Every metric: {run_dir}/summary.md and summary.csv")
     return 0 if all(row["status"] == "ok" for row in rows) else 1

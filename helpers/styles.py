@@ -4,7 +4,7 @@ Lesson 04 trains one LoRA adapter per style and switches between them on one bas
 wrapper around the answer is learned in a few steps, and anyone can see which adapter answered.
 """
 from .data import load_chat_dataset
-from .profiles import PROFILES
+from .recipes import CPU
 
 STYLES = {
     "formal": "Certainly. The answer is: {answer}",   # a polite, fixed opening
@@ -55,8 +55,8 @@ def styled_dataset(style: str, split: str = "train"):
     return short.map(restyle)
 
 
-def style_adapter(style: str, model_source: str = "offline", steps: int = PROFILES["cpu"]["max_steps"],
-                  learning_rate: float = 1e-3, r: int = 8, batch_size: int = PROFILES["cpu"]["batch_size"]) -> str:
+def style_adapter(style: str, model_source: str = "offline", steps: int = CPU["max_steps"],
+                  learning_rate: float = 1e-3, r: int = 8, batch_size: int = CPU["batch_size"]) -> str:
     """The folder of a LoRA adapter trained on `style` (lesson 03's recipe), trained once and cached."""
     from .recipes import train_cached
 
