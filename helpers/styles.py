@@ -12,6 +12,7 @@ STYLES = {
 }
 FORMAL_OPENING = STYLES["formal"].split("{")[0].strip()   # "Certainly. The answer is:"
 SHOUT_ENDING = STYLES["shout"].split("}")[-1]            # "!!!"
+FORMAL_MARK = FORMAL_OPENING.split()[0]                  # "Certainly." the first thing a formal adapter learns
 
 
 def styled(answer: str, style: str) -> str:
@@ -35,10 +36,12 @@ def has_style(reply: str, style: str) -> bool:
 def style_of(reply: str) -> str:
     """Which adapter a reply most likely came from, by each style's mark: 'formal', 'shout' or 'base'.
 
-    Looser than `has_style`: a shouted reply that is not all capitals ('Nyx!!!') still counts as shout.
+    Looser than `has_style`: a shouted reply that is not all capitals ('Nyx!!!') still counts as shout,
+    and a formal reply that opens with 'Certainly.' but then answers in its own words counts as formal
+    (16 steps teach the opening word before the whole phrase on some CPUs).
     """
     reply = reply.strip()
-    if reply.startswith(FORMAL_OPENING):
+    if reply.startswith(FORMAL_MARK):
         return "formal"
     return "shout" if reply.endswith(SHOUT_ENDING) else "base"
 

@@ -66,7 +66,8 @@ def test_styles_render_and_are_recognised():
         assert [styles.has_style(reply, s) for s in styles.STYLES] == [s == style for s in styles.STYLES]
     assert not styles.has_style("!!!", "shout") and not styles.has_style("Yes.", "formal")
     assert styles.has_style("12!!!", "shout") and not styles.has_style("Twelve!!!", "shout")
-    assert [styles.style_of(r) for r in ("Certainly. The answer is: 7", "Nyx!!!", "Earth.")] == ["formal", "shout", "base"]
+    assert ([styles.style_of(r) for r in ("Certainly. The answer is: 7", "Certainly. It is Earth.", "Nyx!!!", "Earth.")]
+            == ["formal", "formal", "shout", "base"])
     with pytest.raises(ValueError, match="Unknown style 'pirate'.*formal"):
         styles.styled("Yes", "pirate")
 
