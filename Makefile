@@ -1,5 +1,6 @@
 # make course : set up and run every lesson on the bundled offline model (the main job)
 # make test   : set up and run the tests (unit tests + every notebook executed by nbval)
+# make test-fast : the unit tests that load no model and execute no notebook (a few minutes)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -10,9 +11,9 @@ TORCH_PIP_ARGS ?=
 # comparison; WITH_BASE_MODEL=0 skips it and the lesson says what it leaves out.
 WITH_BASE_MODEL ?= 1
 
-.PHONY: setup course test lab clean-runs chromium
+.PHONY: setup course test test-fast lab clean-runs chromium
 
-$(VENV)/.installed: pyproject.toml requirements/constraints.txt helpers/offline.py
+$(VENV)/.installed: pyproject.toml requirements/constraints.txt helpers/assets.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install $(TORCH_PIP_ARGS) torch==2.13.0
 	$(PY) -m pip install -c requirements/constraints.txt -e ".[test]"
@@ -32,6 +33,9 @@ chromium:
 
 test: setup chromium
 	$(PY) -m pytest --nbval-lax --nbval-cell-timeout=1800 --durations=20 tests notebooks solutions
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow" --durations=10 tests
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks

@@ -14,7 +14,7 @@ def pytest_runtest_makereport(item, call):
     report = (yield).get_result()
     if call.when != "call" or not report.passed or "solutions" not in Path(str(item.fspath)).parts:
         return
-    from helpers.checks import MIME, PASSED
+    from helpers.exercises.checks import MIME, PASSED
 
     results = [out["data"][MIME] for out in getattr(item, "test_outputs", None) or [] if MIME in out.get("data", {})]
     unpassed = [f"{r['exercise']}: {r['status']}: {r['message']}" for r in results if r["status"] != PASSED]

@@ -26,6 +26,7 @@ import argparse
 import json
 import platform
 import time
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -63,7 +64,26 @@ class StepTimes:
         self.callback = Callback()
 
 
-def train_speed(path: dict, steps: int) -> dict:
+@dataclass(frozen=True)
+class TrainingPath:
+    """One way of training the offline model; the defaults are plain TRL with the chapter's settings."""
+    course: bool = False             # the course's data settings: assistant-only loss, max_length 256
+    bf16: bool = False               # bf16 autocast
+    loss: str | None = None          # None: TRL's loss; "trained tokens" or "model": training.use_trained_token_loss_on_cpu
+    lora: bool = False               # a LoRA adapter, r=8, on every linear layer
+    qlora: bool = False              # ... on the 4-bit (NF4) base model
+    packing: bool = False
+    padding_free: bool = False
+    checkpointing: bool = False      # activation (gradient) checkpointing
+    batch: int | None = None         # None: the cpu profile's for the course's paths, TRL's default 8 otherwise
+    extra: dict = field(default_factory=dict)  # any other SFTConfig argument
+
+    @property
+    def batch_size(self) -> int:
+        return self.batch or (PROFILES["cpu"]["batch_size"] if self.course else 8)
+
+
+def train_speed(path: TrainingPath, steps: int) -> dict:
     """Tokens/s over steps 2..n (the first step pays for start-up), and peak memory, of one path."""
     from peft import LoraConfig
     from transformers import BitsAndBytesConfig
@@ -73,24 +93,22 @@ def train_speed(path: dict, steps: int) -> dict:
     dataset = helpers.load_chat_dataset()["train"]
     compute = torch.bfloat16 if BF16 else torch.float32  # as the lessons: bf16 is emulated, and very slow, without bf16 units
     quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                      bnb_4bit_compute_dtype=compute) if path.get("qlora") else None
+                                      bnb_4bit_compute_dtype=compute) if path.qlora else None
     model, tokenizer = helpers.load_model("offline", **({"quantization_config": quantization} if quantization else {}))
     tokenizer.chat_template = templates.training_template()
     weights_mb = model.get_memory_footprint() / 2**20  # resident weights after loading (4-bit for QLoRA)
-    course = {"assistant_only_loss": True} if path.get("course") else {}
-    batch = path.get("batch", PROFILES["cpu"]["batch_size"] if path.get("course") else 8)  # TRL's default: 8
-    args = SFTConfig(output_dir="/tmp/training-speed", max_steps=steps, per_device_train_batch_size=batch,
-                     max_length=256 if path.get("course") else 1024, packing=path.get("packing", False),
-                     padding_free=path.get("padding_free", False), bf16=path.get("bf16", False), use_cpu=True,
-                     activation_checkpointing=path.get("checkpointing", False), save_strategy="no", report_to="none",
-                     logging_steps=1, disable_tqdm=True, seed=0, **course, **path.get("args", {}))
+    course = {"assistant_only_loss": True} if path.course else {}
+    args = SFTConfig(output_dir="/tmp/training-speed", max_steps=steps, per_device_train_batch_size=path.batch_size,
+                     max_length=256 if path.course else 1024, packing=path.packing, padding_free=path.padding_free,
+                     bf16=path.bf16, use_cpu=True, activation_checkpointing=path.checkpointing, save_strategy="no",
+                     report_to="none", logging_steps=1, disable_tqdm=True, seed=0, **course, **path.extra)
     lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules="all-linear",
-                      task_type="CAUSAL_LM") if path.get("lora") else None
+                      task_type="CAUSAL_LM") if path.lora else None
     clock = StepTimes()
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora,
                          callbacks=[clock.callback])
-    if path.get("loss"):
-        training.use_trained_token_loss_on_cpu(trainer, trained_positions_only=path["loss"] == "trained tokens")
+    if path.loss:
+        training.use_trained_token_loss_on_cpu(trainer, trained_positions_only=path.loss == "trained tokens")
     with PeakMemory() as memory:
         trainer.train()
     tokens = [float(e["num_tokens"]) for e in trainer.state.log_history if "num_tokens" in e]
@@ -104,22 +122,23 @@ def train_speed(path: dict, steps: int) -> dict:
 
 BF16 = helpers.detect_hardware().trainer_precision()["bf16"]  # autocast only where the CPU has bf16 units
 PRECISION = "bf16 autocast" if BF16 else "fp32"
-COURSE = {"course": True, "bf16": BF16, "loss": "trained tokens"}  # what the lessons run on this CPU
-LORA, QLORA = {**COURSE, "lora": True}, {**COURSE, "lora": True, "qlora": True}
+COURSE = TrainingPath(course=True, bf16=BF16, loss="trained tokens")  # what the lessons run on this CPU
+LORA = replace(COURSE, lora=True)
+QLORA = replace(LORA, qlora=True)
 PATHS = {  # the first is the baseline every ratio is taken against
-    "plain TRL (chapter defaults: fp32, padded, TRL's loss)": {},
+    "plain TRL (chapter defaults: fp32, padded, TRL's loss)": TrainingPath(),
     f"course default (padded, {PRECISION}, loss on trained tokens)": COURSE,
-    "course, but the model's loss on every position": {**COURSE, "loss": "model"},
-    "course, but TRL's fused loss": {**COURSE, "loss": None},
-    "course, but fp32" if BF16 else "course, but bf16 autocast (emulated: no bf16 units)": {**COURSE, "bf16": not BF16},
-    "course, but packed": {**COURSE, "packing": True},
-    "course, but unfused AdamW": {**COURSE, "args": {"optim": "adamw_torch"}},  # fused is the default now
-    "course + gradient checkpointing": {**COURSE, "checkpointing": True},
+    "course, but the model's loss on every position": replace(COURSE, loss="model"),
+    "course, but TRL's fused loss": replace(COURSE, loss=None),
+    "course, but fp32" if BF16 else "course, but bf16 autocast (emulated: no bf16 units)": replace(COURSE, bf16=not BF16),
+    "course, but packed": replace(COURSE, packing=True),
+    "course, but unfused AdamW": replace(COURSE, extra={"optim": "adamw_torch"}),  # fused is the default now
+    "course + gradient checkpointing": replace(COURSE, checkpointing=True),
     "LoRA r=8 (course default, as the cached recipes train)": LORA,
-    "LoRA r=8 + gradient checkpointing (lesson 03)": {**LORA, "checkpointing": True},
+    "LoRA r=8 + gradient checkpointing (lesson 03)": replace(LORA, checkpointing=True),
     "QLoRA r=8 (course default)": QLORA,
-    "QLoRA r=8 + gradient checkpointing (lesson 03)": {**QLORA, "checkpointing": True},
-    "QLoRA r=8, batch 8": {**QLORA, "batch": 8},
+    "QLoRA r=8 + gradient checkpointing (lesson 03)": replace(QLORA, checkpointing=True),
+    "QLoRA r=8, batch 8": replace(QLORA, batch=8),
 }
 
 
@@ -143,7 +162,8 @@ def letter_scores(model, tokenizer, prompts: list, batch_size: int) -> list:
 
 def eval_speed(questions: int = 16) -> list:
     """Questions/s for log-likelihood (MMLU letters) and generation (held-out replies), batch 1 vs the course's."""
-    from helpers import evalsets, evaluation, lighteval_tasks
+    from helpers.evaluation import evalsets, lighteval_tasks
+    from helpers import evaluation
 
     model, tokenizer = helpers.load_model("offline")
     model.eval()
@@ -168,6 +188,54 @@ def eval_speed(questions: int = 16) -> list:
     return rows
 
 
+def training_rows(steps: int, only: str, ceiling: dict) -> list:
+    """Each training path (those whose name contains `only`, and the baseline) in a fresh process."""
+    rows = []
+    for name, path in ((n, p) for n, p in PATHS.items() if only in n or n.startswith("plain TRL")):
+        result = in_fresh_process(train_speed, path, steps)
+        per_parameter = 4 if path.lora else 6
+        dtype = "bf16" if path.bf16 else "fp32"
+        rate = result["tokens_per_second"] / ceiling[dtype]
+        result.update(name=name, ceiling=dtype, mfu=per_parameter * result["parameters"] * rate,
+                      mfu_body=per_parameter * (result["parameters"] - result["head_parameters"]) * rate)
+        rows.append(result)
+        print(f"{name}: {result['tokens_per_second']:.0f} tokens/s, MFU {result['mfu']:.1%}", flush=True)
+    return rows
+
+
+def markdown_tables(rows: list, evals: list) -> str:
+    baseline, course = rows[0], next((r for r in rows if r["name"].startswith("course default")), rows[0])
+    lines = ["| path | tokens/s | x plain TRL | s/step | MFU, 6N (vs measured matmul) | MFU, body only | "
+             "peak memory (GB) | x course full | memory before (GB) | weights (MB) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['name']} | {r['tokens_per_second']:.0f} | {r['tokens_per_second'] / baseline['tokens_per_second']:.2f} | "
+              f"{r['seconds_per_step']:.2f} | {r['mfu']:.1%} of {r['ceiling']} | {r['mfu_body']:.1%} | "
+              f"{r['peak_memory_gb']:.2f} | {r['peak_memory_gb'] / course['peak_memory_gb']:.2f} | "
+              f"{r['memory_before_gb']:.2f} | {r['weights_mb']:.0f} |" for r in rows]
+    lines += ["", "| evaluation | batch | questions/s | x batch 1 |", "|---|---|---|---|"] if evals else []
+    for row in evals:
+        single = next(r for r in evals if r["kind"] == row["kind"] and r["batch"] == 1)["questions_per_second"]
+        lines.append(f"| {row['kind']} | {row['batch']} | {row['questions_per_second']:.2f} | "
+                     f"{row['questions_per_second'] / single:.2f} |")
+    return "\n".join(lines)
+
+
+def write_results(out: Path, table: str, raw: dict) -> Path:
+    """The table as Markdown and the raw numbers as JSON, one pair of files per kind of machine."""
+    from helpers.hardware import _cpu_flags, detect_hardware, machine_kind
+
+    kind, hardware = machine_kind(), detect_hardware()
+    machine = {"kind": kind, "cpu": hardware.name, "cores": hardware.cpu_cores,
+               "bf16_units": BF16, "date": f"{datetime.now():%Y-%m-%d %H:%M}", "host": platform.node(),
+               "flags": sorted(f for f in _cpu_flags().split() if f.startswith(("avx", "amx", "fma")))}
+    header = f"{kind}: {machine['cpu']}, {machine['cores']} cores, {', '.join(machine['flags'])}; {machine['date']}\n\n"
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"training-speed-{kind}"  # the latest run of each kind of machine
+    stem.with_suffix(".md").write_text(header + table + "\n")
+    stem.with_suffix(".json").write_text(json.dumps({"machine": machine, **raw}, indent=1))
+    return stem
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=5)
@@ -179,46 +247,12 @@ def main():
         parser.error("--steps must be at least 3: the first step is left out as warm-up, and a rate needs two more")
     ceiling = {"fp32": matmul_flops(torch.float32), "bf16": matmul_flops(torch.bfloat16)}
     print(f"matmul throughput: fp32 {ceiling['fp32'] / 1e9:.0f} GFLOP/s, bf16 {ceiling['bf16'] / 1e9:.0f} GFLOP/s")
-    rows = []
-    for name, path in ((n, p) for n, p in PATHS.items() if args.only in n or n.startswith("plain TRL")):
-        result = in_fresh_process(train_speed, path, args.steps)
-        per_parameter = 4 if path.get("lora") else 6
-        dtype = "bf16" if path.get("bf16") else "fp32"
-        rate = result["tokens_per_second"] / ceiling[dtype]
-        result.update(name=name, ceiling=dtype, mfu=per_parameter * result["parameters"] * rate,
-                      mfu_body=per_parameter * (result["parameters"] - result["head_parameters"]) * rate)
-        rows.append(result)
-        print(f"{name}: {result['tokens_per_second']:.0f} tokens/s, MFU {result['mfu']:.1%}", flush=True)
-    baseline, course = rows[0], next((r for r in rows if r["name"].startswith("course default")), rows[0])
-    lines = ["| path | tokens/s | x plain TRL | s/step | MFU, 6N (vs measured matmul) | MFU, body only | "
-             "peak memory (GB) | x course full | memory before (GB) | weights (MB) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['name']} | {r['tokens_per_second']:.0f} | {r['tokens_per_second'] / baseline['tokens_per_second']:.2f} | "
-              f"{r['seconds_per_step']:.2f} | {r['mfu']:.1%} of {r['ceiling']} | {r['mfu_body']:.1%} | "
-              f"{r['peak_memory_gb']:.2f} | {r['peak_memory_gb'] / course['peak_memory_gb']:.2f} | "
-              f"{r['memory_before_gb']:.2f} | {r['weights_mb']:.0f} |" for r in rows]
+    rows = training_rows(args.steps, args.only, ceiling)
     evals = [] if args.no_eval else eval_speed()
-    lines += ["", "| evaluation | batch | questions/s | x batch 1 |", "|---|---|---|---|"] if evals else []
-    for row in evals:
-        single = next(r for r in evals if r["kind"] == row["kind"] and r["batch"] == 1)["questions_per_second"]
-        lines.append(f"| {row['kind']} | {row['batch']} | {row['questions_per_second']:.2f} | "
-                     f"{row['questions_per_second'] / single:.2f} |")
-    table = "\n".join(lines)
+    table = markdown_tables(rows, evals)
     print(table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    from helpers.hardware import _cpu_flags, detect_hardware, machine_kind
-
-    kind, hardware = machine_kind(), detect_hardware()
-    stem = f"training-speed-{kind}"  # one file per kind of machine: the latest run of that kind
-    machine = {"kind": kind, "cpu": hardware.name, "cores": hardware.cpu_cores,
-               "bf16_units": BF16, "date": f"{datetime.now():%Y-%m-%d %H:%M}", "host": platform.node(),
-               "flags": sorted(f for f in _cpu_flags().split() if f.startswith(("avx", "amx", "fma")))}
-    header = f"{kind}: {machine['cpu']}, {machine['cores']} cores, {', '.join(machine['flags'])}; {machine['date']}\n\n"
-    (out / f"{stem}.md").write_text(header + table + "\n")
-    (out / f"{stem}.json").write_text(json.dumps({"machine": machine, "matmul_flops": ceiling, "training": rows,
-                                                  "evaluation": evals}, indent=1))
-    print(f"written: {out / stem}.md and .json")
+    stem = write_results(Path(args.out), table, {"matmul_flops": ceiling, "training": rows, "evaluation": evals})
+    print(f"written: {stem}.md and .json")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,30 @@
-"""Helpers for the Fine-Tuning Small LLMs course.
+"""Helpers for the Fine-Tuning Small LLMs course, in three rooms by who uses them.
 
-They hold the plumbing a learner would otherwise copy between notebooks (finding the offline
-model, picking dtype and device, validating data, recording metrics); the libraries the course
-teaches (transformers, TRL, PEFT, LightEval) are called in the notebooks themselves.
+- `helpers` itself (flat): what the lessons import, the plumbing a learner would otherwise copy
+  between notebooks (finding the offline model, picking dtype and device, validating data,
+  recording results). The libraries the course teaches (transformers, TRL, PEFT, LightEval) are
+  called in the notebooks themselves.
+- `helpers.evaluation`: lesson 05's family (replies and exact match, evaluation sets, LightEval
+  runs and its compatibility shim, judges, code execution).
+- `helpers.exercises`: the self-checks of the exercise notebooks (`lesson01` .. `lesson05`).
+- `helpers.course`: for instructors and CI (the command line, batch runs, sweeps, grading, the
+  generated exercise notebooks, the Colab cells); no lesson imports it.
 """
 import importlib
+import pkgutil
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # for editors' go-to-definition; at run time each is imported on first use
+    from .assets import MissingAssetError, check_assets
+    from .data import ConversationError, load_chat_dataset, validate_messages
+    from .hardware import detect_hardware
+    from .measure import PeakMemory, size_on_disk
+    from .models import chat, complete, count_parameters, load_model, model_path
+    from .profiles import recommend_profile, settings
+    from .records import record_metrics
+    from .versions import print_versions
 
 # name -> module; imported on first use so `python -m helpers` starts without loading torch
 _EXPORTS = {
@@ -14,20 +32,44 @@ _EXPORTS = {
     "load_model": "models", "model_path": "models", "chat": "models", "complete": "models",
     "count_parameters": "models",
     "load_chat_dataset": "data", "validate_messages": "data", "ConversationError": "data",
-    "check_assets": "offline", "MissingAssetError": "offline",
+    "check_assets": "assets", "MissingAssetError": "assets",
     "settings": "profiles", "recommend_profile": "profiles",
-    "record_metrics": "metrics",
+    "record_metrics": "records",
     "print_versions": "versions",
     "PeakMemory": "measure", "size_on_disk": "measure",
 }
 __all__ = sorted(_EXPORTS)
-_SUBMODULES = {"adapters", "batch", "checks", "cli", "data", "evalsets", "exercises", "hardware", "measure",
-               "metrics", "models", "offline", "profiles", "styles", "templates", "versions", "widgets"}
+_SUBMODULES = {module.name for module in pkgutil.iter_modules(__path__) if not module.name.startswith("_")}
+# Where modules of the old flat layout went: exercise notebooks handed out before the move say
+# `from helpers import lesson04` or `helpers.lighteval_compat`, and keep working.
+_MOVED = {
+    **{f"lesson0{n}": f"exercises.lesson0{n}" for n in range(1, 6)}, "checks": "exercises.checks",
+    **{name: f"evaluation.{name}" for name in ("evalsets", "scoring", "code_exec", "judge", "lighteval_compat",
+                                                  "lighteval_runs", "lighteval_tasks")},
+    "offline": "assets", "metrics": "records", "course_models": "recipes",
+    "cli": "course.cli", "batch": "course.runner", "sweep": "course.sweep", "grading": "course.grading",
+    "colab": "course.colab",
+}
+
+
+def submodules_on_first_use(package: str, path) -> callable:
+    """A package's `__getattr__` that imports its submodules when first used (`helpers.evaluation.scoring`)."""
+    names = {module.name for module in pkgutil.iter_modules(path)}
+
+    def __getattr__(name):
+        if name in names:
+            return importlib.import_module(f"{package}.{name}")
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+    return __getattr__
 
 
 def __getattr__(name):
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
+    if name in _SUBMODULES or name in _MOVED:
+        return importlib.import_module(f".{_MOVED.get(name, name)}", __name__)
     if name in _EXPORTS:
         return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
     raise AttributeError(f"module 'helpers' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *_SUBMODULES, *_EXPORTS})

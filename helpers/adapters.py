@@ -48,7 +48,7 @@ class MergeCheck:
 def verify_merge(adapter_model, merged_model, tokenizer, prompts, tolerance: float = 1e-3,
                  max_new_tokens: int = 12) -> MergeCheck:
     """Compare a merged model with the adapter model it came from, on real prompts."""
-    from .evaluation import generate_replies
+    from .evaluation.replies import generate_replies
 
     if not prompts:
         raise ValueError("verify_merge needs at least one prompt (a list of messages) to compare on")

@@ -20,7 +20,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from .hardware import detect_hardware
-from .offline import ASSETS, asset_dir, cache_dir
+from .assets import ASSETS, asset_dir, cache_dir
 
 CACHE_FORMAT = 1  # bump when the conversion changes, so old caches are rebuilt
 
@@ -29,7 +29,7 @@ CACHE_FORMAT = 1  # bump when the conversion changes, so old caches are rebuilt
 class OfflineModel:
     source: str      # the `model_source` value that selects it
     name: str        # folder name in the cache
-    asset: str       # key in helpers.offline.ASSETS
+    asset: str       # key in helpers.assets.ASSETS
 
 
 OFFLINE_MODELS = {

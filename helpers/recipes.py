@@ -1,48 +1,81 @@
-"""The lessons' training recipe, run once and cached, for notebooks that need a trained model but
-do not teach training (lesson 04's style adapters, lesson 05's fine-tuned models when run alone).
+"""The models the lessons need but do not teach how to train, trained once and cached.
 
-It is the recipe lessons 02 and 03 show cell by cell: `SFTTrainer` on conversations with
-assistant-only loss, full fine-tuning or a LoRA adapter on every linear layer, the output layer run
-on the trained tokens only. It leaves activation checkpointing off (lesson 03 turns it on to show
-what LoRA saves in memory): here speed matters more than memory.
+Lesson 04's style adapters, and lesson 05's fine-tuned models when lessons 02-03 have not run,
+come from a `Recipe`: the recipe lessons 02 and 03 show cell by cell (`SFTTrainer` on conversations
+with assistant-only loss, full fine-tuning or a LoRA adapter on every linear layer, the output layer
+run on the trained tokens only). It leaves activation checkpointing off (lesson 03 turns it on to
+show what LoRA saves in memory): here speed matters more than memory. Training takes a minute or
+two on a 2-core CPU, the first time only.
 """
+import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from .profiles import PROFILES
 
 CPU = PROFILES["cpu"]  # the lessons' own steps and batch size, so a cached model is the lesson's model
 MARKERS = ("model.safetensors", "adapter_model.safetensors")
-RECIPE = "v2"  # bump when the recipe below changes (v2: no lora_dropout), so no older cached model is taken for it
+VERSION = "v2"  # bump when the training below changes (v2: no lora_dropout), so no older cached model is taken
 
 
-def train_cached(name: str, dataset, learning_rate: float, steps: int = CPU["max_steps"],
-                 batch_size: int = CPU["batch_size"], lora_r: int | None = None, model_source: str = "offline") -> str:
-    """The folder of a model (lora_r None) or LoRA adapter trained on `dataset`, trained on first use."""
-    from .hardware import detect_hardware
-    from .models import model_path
-    from .offline import cache_dir
+@dataclass(frozen=True)
+class Recipe:
+    """One cached training run: what it trains on, how, and the folder it is kept in."""
+    data: str                                # "chat" (the course's conversations) or "style-<name>" (lesson 04)
+    learning_rate: float
+    steps: int = CPU["max_steps"]
+    batch_size: int = CPU["batch_size"]
+    lora_r: int | None = None                # None: full fine-tuning; a rank: a LoRA adapter
+    model_source: str = "offline"
 
-    method = f"lora-r{lora_r}" if lora_r else "full"
-    precision = "bf16" if detect_hardware().trainer_precision()["bf16"] else "fp32"  # a new recipe, a new folder
-    label = (f"{Path(model_path(model_source)).name}-{name}-{method}-steps{steps}-lr{learning_rate:g}-b{batch_size}"
-             f"-{precision}-{RECIPE}")
-    folder = cache_dir() / "trained" / label
-    if any((folder / marker).exists() for marker in MARKERS):
+    @property
+    def label(self) -> str:
+        """The cache folder's name: every setting that changes the weights, the hardware's precision too."""
+        from .hardware import detect_hardware
+        from .models import model_path
+
+        method = f"lora-r{self.lora_r}" if self.lora_r else "full"
+        precision = "bf16" if detect_hardware().trainer_precision()["bf16"] else "fp32"
+        return (f"{Path(model_path(self.model_source)).name}-{self.data}-{method}-steps{self.steps}"
+                f"-lr{self.learning_rate:g}-b{self.batch_size}-{precision}-{VERSION}")
+
+    @property
+    def folder(self) -> Path:
+        from .assets import cache_dir
+
+        return cache_dir() / "trained" / self.label
+
+    def dataset(self):
+        from .data import load_chat_dataset
+        from .styles import styled_dataset
+
+        if self.data == "chat":
+            return load_chat_dataset()["train"]
+        if self.data.startswith("style-"):
+            return styled_dataset(self.data.removeprefix("style-"))
+        raise ValueError(f"Unknown recipe data {self.data!r}: use 'chat' or 'style-<style>'")
+
+    def trained(self) -> str:
+        """The folder of the trained model or adapter, training it on first use."""
+        folder = self.folder
+        if any((folder / marker).exists() for marker in MARKERS):
+            return str(folder)
+        dataset = self.dataset()  # a bad `data` fails here, before anything is written
+        print(f"training {self.data!r} once ({self.steps} steps, {'LoRA' if self.lora_r else 'full'}; "
+              f"a minute or two on a 2-core CPU), cached in {folder}")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{self.label}-"))
+        _train(self, dataset, staging)
+        try:
+            staging.rename(folder)  # atomic: an interrupted run never leaves a half-written model behind
+        except OSError:  # another run cached the same model meanwhile: keep that one
+            shutil.rmtree(staging, ignore_errors=True)
         return str(folder)
-    print(f"training {name!r} once ({steps} steps, {method}; about a minute on a 2-core CPU), cached in {folder}")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{label}-"))
-    _train(dataset, learning_rate, steps, batch_size, lora_r, model_source, staging)
-    try:
-        staging.rename(folder)  # atomic: an interrupted run never leaves a half-written model behind
-    except OSError:  # another run cached the same model meanwhile: keep that one
-        shutil.rmtree(staging, ignore_errors=True)
-    return str(folder)
 
 
-def _train(dataset, learning_rate, steps, batch_size, lora_r, model_source, destination: Path) -> None:
+def _train(recipe: Recipe, dataset, destination: Path) -> None:
     import torch
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
@@ -52,15 +85,15 @@ def _train(dataset, learning_rate, steps, batch_size, lora_r, model_source, dest
     from .models import load_model
     from .training import use_trained_token_loss_on_cpu
 
-    model, tokenizer = load_model(model_source)
+    model, tokenizer = load_model(recipe.model_source)
     tokenizer.chat_template = templates.training_template()
     scratch = tempfile.mkdtemp()
-    args = SFTConfig(output_dir=scratch, max_steps=steps, per_device_train_batch_size=batch_size,
-                     learning_rate=learning_rate, lr_scheduler_type="cosine", warmup_steps=0.1, max_length=256,
-                     assistant_only_loss=True, activation_checkpointing=False, save_strategy="no",
-                     report_to="none", seed=0, **detect_hardware().trainer_precision())
-    lora = LoraConfig(r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.0, target_modules="all-linear",
-                      task_type="CAUSAL_LM") if lora_r else None
+    args = SFTConfig(output_dir=scratch, max_steps=recipe.steps, per_device_train_batch_size=recipe.batch_size,
+                     learning_rate=recipe.learning_rate, lr_scheduler_type="cosine", warmup_steps=0.1,
+                     max_length=256, assistant_only_loss=True, activation_checkpointing=False,
+                     save_strategy="no", report_to="none", seed=0, **detect_hardware().trainer_precision())
+    lora = LoraConfig(r=recipe.lora_r, lora_alpha=2 * recipe.lora_r, lora_dropout=0.0, target_modules="all-linear",
+                      task_type="CAUSAL_LM") if recipe.lora_r else None
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora)
     use_trained_token_loss_on_cpu(trainer)
     with torch.enable_grad():  # in case something (LightEval, an inference cell) turned autograd off
@@ -68,3 +101,26 @@ def _train(dataset, learning_rate, steps, batch_size, lora_r, model_source, dest
     trainer.save_model(str(destination))
     tokenizer.save_pretrained(str(destination))
     shutil.rmtree(scratch, ignore_errors=True)
+
+
+def newest_output(run: str, marker: str, inside: str = "", roots=None):
+    """The newest run folder of a lesson (`02_sft`, `02_sft-2`, ... as `fresh_output_dir` names them)
+    holding `inside/marker`, or None. Side folders such as `02_sft-cli` or `02_sft-packing` hold
+    other, shorter trainings and are never taken."""
+    roots = roots or [Path.cwd() / "outputs"]
+    runs = [p for root in roots for p in Path(root).glob(f"{run}*") if re.fullmatch(rf"{re.escape(run)}(-\d+)?", p.name)]
+    found = [p / inside for p in runs if (p / inside / marker).exists()]
+    return max(found, key=lambda p: (p / marker).stat().st_mtime) if found else None
+
+
+def sft_model(steps: int = CPU["max_steps"], learning_rate: float = CPU["learning_rate"]) -> str:
+    """Lesson 02's fully fine-tuned model (a folder): the lesson's own output if it ran, else the recipe's."""
+    found = newest_output("02_sft", "model.safetensors")
+    return str(found) if found else Recipe("chat", learning_rate, steps).trained()
+
+
+def lora_adapter(steps: int = CPU["max_steps"], learning_rate: float = CPU["lora_learning_rate"],
+                 r: int = CPU["lora_r"]) -> str:
+    """Lesson 03's LoRA adapter (a folder with adapter_config.json): the lesson's own if it ran, else the recipe's."""
+    found = newest_output("03_lora", "adapter_model.safetensors", inside="LoRA")
+    return str(found) if found else Recipe("chat", learning_rate, steps, lora_r=r).trained()

@@ -61,8 +61,13 @@ def styled_dataset(style: str, split: str = "train"):
 def style_adapter(style: str, model_source: str = "offline", steps: int = CPU["max_steps"],
                   learning_rate: float = 1e-3, r: int = 8, batch_size: int = CPU["batch_size"]) -> str:
     """The folder of a LoRA adapter trained on `style` (lesson 03's recipe), trained once and cached."""
-    from .recipes import train_cached
+    return style_recipe(style, model_source, steps, learning_rate, r, batch_size).trained()
+
+
+def style_recipe(style: str, model_source: str = "offline", steps: int = CPU["max_steps"],
+                 learning_rate: float = 1e-3, r: int = 8, batch_size: int = CPU["batch_size"]):
+    """The `Recipe` of a style adapter (its `folder` says where it is cached)."""
+    from .recipes import Recipe
 
     styled("", style)  # an unknown style fails here, before any training
-    return train_cached(f"style-{style}", styled_dataset(style), learning_rate, steps, batch_size,
-                        lora_r=r, model_source=model_source)
+    return Recipe(f"style-{style}", learning_rate, steps, batch_size, lora_r=r, model_source=model_source)

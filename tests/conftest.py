@@ -10,6 +10,36 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+SLOW_FIXTURES = {"offline_model", "pytester"}  # the real model, or a pytest run in a subprocess
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that use the real model or run pytest in a subprocess are `slow` (`make test-fast` leaves them out);
+    the others that load a model or execute a notebook say so with `@pytest.mark.slow` themselves."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+def write_notebook(path, *sources, parameters: str | None = 'profile = "cpu"\nsteps = 1'):
+    """A small notebook on disk: a tagged parameters cell (none if `parameters` is None), then code cells."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    if parameters is not None:
+        notebook.cells.append(nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}))
+    notebook.cells += [nbformat.v4.new_code_cell(source) for source in sources]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, path)
+    return path
+
+
+@pytest.fixture
+def make_notebook():
+    """`make_notebook(path, *cell_sources, parameters=...)`: the shared builder of test notebooks."""
+    return write_notebook
+
+
 @pytest.fixture(scope="session")
 def offline_model():
     """The real offline model and tokenizer (SmolLM2-135M-Instruct), loaded once per test run."""

@@ -6,7 +6,7 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
 import helpers
-from helpers import adapters, evaluation, recipes, styles
+from helpers import adapters, evaluation, styles
 
 
 @pytest.fixture(scope="module")
@@ -89,11 +89,12 @@ def test_style_adapter_refuses_an_unknown_style_before_training(empty_cache):
     assert not (empty_cache / "trained").exists()
 
 
-def test_style_adapter_reuses_a_cached_adapter(empty_cache, offline_model):
-    precision = "bf16" if helpers.detect_hardware().trainer_precision()["bf16"] else "fp32"
-    name = (f"{helpers.model_path('offline').rsplit('/', 1)[-1]}-style-formal-lora-r8-steps16-lr0.001-b4-{precision}"
-            f"-{recipes.RECIPE}")
-    cached = empty_cache / "trained" / name
+def test_style_adapter_reuses_a_cached_adapter(empty_cache, tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")  # a saved model's folder: its name is all the label needs
+    cached = styles.style_recipe("formal", str(model)).folder
+    assert cached.parent == empty_cache / "trained" and "style-formal-lora-r8" in cached.name
     cached.mkdir(parents=True)
     (cached / "adapter_model.safetensors").write_bytes(b"")
-    assert styles.style_adapter("formal") == str(cached)  # returned at once: no training
+    assert styles.style_adapter("formal", str(model)) == str(cached)  # returned at once: no training

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test here loads the real model or runs notebooks
+
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -56,26 +58,36 @@ def lab(tmp_path_factory):
     server.wait(timeout=30)
 
 
-def test_lesson01_runs_in_jupyterlab_and_the_explorer_reacts(lab):
+def run_all_cells(page, lab_url):
+    """Open the notebook, start its kernel, and run every cell, as a learner would from the menu."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.goto(lab_url)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+    select = page.get_by_role("button", name="Select", exact=True)  # a fresh JupyterLab asks for the kernel
+    try:
+        select.wait_for(timeout=20_000)
+        select.click()
+    except PlaywrightTimeout:
+        pass  # it started the notebook's kernel without asking
+    page.get_by_text("Kernel status: Idle").first.wait_for(state="attached", timeout=120_000)  # the kernel is up
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_text("Run All Cells", exact=True).click()
+
+
+def changed_html(page, element, before: str) -> str:
+    page.wait_for_function("([el, old]) => el.innerHTML !== old", arg=[element.element_handle(), before])
+    return element.inner_html()
+
+
+def test_lesson01_runs_in_jupyterlab_and_the_explorer_reacts(lab):
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(lab)
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-        select = page.get_by_role("button", name="Select", exact=True)  # a fresh JupyterLab asks for the kernel
-        try:
-            select.wait_for(timeout=20_000)
-            select.click()
-        except PlaywrightTimeout:
-            pass  # it started the notebook's kernel without asking
-        page.get_by_text("Kernel status: Idle").first.wait_for(state="attached", timeout=120_000)  # the kernel is up
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_text("Run All Cells", exact=True).click()
-
+        run_all_cells(page, lab)
         # the explorer is the widget with a "Template" dropdown; it appears when its cell has run
         explorer = page.locator(".widget-vbox").filter(has_text="assistant-only loss").first
         try:
@@ -87,14 +99,10 @@ def test_lesson01_runs_in_jupyterlab_and_the_explorer_reacts(lab):
         rendered = explorer.locator(".widget-html-content").last
         before = rendered.inner_html()
         assert "France" in before
-
         explorer.locator(".widget-dropdown select").nth(4).select_option("assistant")  # the last message's role
-        page.wait_for_function("([el, old]) => el.innerHTML !== old", arg=[rendered.element_handle(), before])
-        after_role = rendered.inner_html()
-
+        after_role = changed_html(page, rendered, before)
         explorer.locator(".widget-checkbox").filter(has_text="assistant-only loss").locator("input").click()
-        page.wait_for_function("([el, old]) => el.innerHTML !== old", arg=[rendered.element_handle(), after_role])
-        after_mask = rendered.inner_html()
+        after_mask = changed_html(page, rendered, after_role)
         mask_off_text = rendered.inner_text()
         news = page.get_by_role("button", name="No", exact=True)  # JupyterLab's news prompt, out of the screenshot
         if news.is_visible():

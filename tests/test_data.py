@@ -4,7 +4,7 @@ import pytest
 from datasets import Dataset
 
 import helpers
-from helpers import evalsets
+from helpers.evaluation import evalsets
 from helpers.data import CHAT_DATA, conversation_problem
 
 

@@ -6,11 +6,14 @@ import helpers
 from helpers.hardware import Hardware
 
 
-def test_this_machine_is_a_cpu_that_loads_fp32():
+def test_the_detected_hardware_is_what_torch_sees():
     hardware = helpers.detect_hardware()
-    assert hardware.device == "cpu" and hardware.dtype == torch.float32
+    if torch.cuda.is_available():
+        assert hardware.device == "cuda" and hardware.dtype in (torch.bfloat16, torch.float16)
+    else:
+        assert hardware.device == "cpu" and hardware.dtype == torch.float32
+        assert "no GPU found" in hardware.describe()
     assert hardware.cpu_cores >= 1 and hardware.memory_gb > 1
-    assert "no GPU found" in hardware.describe()
 
 
 @pytest.mark.parametrize("bf16_units", [True, False])
@@ -32,7 +35,7 @@ def test_gpus_get_bf16_where_supported_and_fp16_otherwise():
     assert t4.dtype == torch.float16 and t4.trainer_precision() == {"bf16": False, "fp16": True, "use_cpu": False}
     assert helpers.recommend_profile(a100) == "gpu"
     assert helpers.recommend_profile(t4) == "colab-t4"
-    assert helpers.recommend_profile(helpers.detect_hardware()) == "cpu"
+    assert helpers.recommend_profile(Hardware("cpu", "Xeon", 24, 2, bf16=True, fp16=False)) == "cpu"
 
 
 @pytest.mark.parametrize("flags, kind", [("fpu avx2 amx_bf16 avx512f", "cpu-bf16"), ("avx2 avx512f avx512_bf16", "cpu-bf16"),

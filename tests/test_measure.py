@@ -31,10 +31,14 @@ def test_size_on_disk_counts_a_folder_and_names_a_missing_path(tmp_path):
         size_on_disk(tmp_path / "missing")
 
 
-def test_four_bit_runs_on_this_x86_cpu_and_explains_other_machines(monkeypatch):
-    assert hardware.four_bit_problem() is None  # the course's machines are x86 CPUs
-    monkeypatch.setattr(hardware.platform, "machine", lambda: "arm64")
-    assert "x86 CPU" in hardware.four_bit_problem()
+def test_four_bit_runs_on_x86_cpus_and_gpus_and_explains_other_machines(monkeypatch):
+    cpu, gpu = (hardware.Hardware("cpu", "a CPU", 16, 2, bf16=False, fp16=False),
+                hardware.Hardware("cuda", "Tesla T4", 15, 2, bf16=False, fp16=True))
+    for device, machine, runs in ((cpu, "x86_64", True), (cpu, "arm64", False), (gpu, "x86_64", True)):
+        monkeypatch.setattr(hardware, "detect_hardware", lambda: device)
+        monkeypatch.setattr(hardware.platform, "machine", lambda: machine)
+        problem = hardware.four_bit_problem()
+        assert problem is None if runs else "x86 CPU" in problem
 
 
 def test_in_fresh_process_runs_elsewhere_and_returns_the_result():

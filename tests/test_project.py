@@ -9,8 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import colab
-from helpers.batch import notebook_parameters
+from helpers.course import colab
+from helpers.course.runner import notebook_parameters
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(p for folder in ("notebooks", "exercises", "solutions") for p in (ROOT / folder).glob("*.ipynb"))
@@ -85,10 +85,9 @@ def test_writing_the_colab_cells_twice_changes_nothing():
     assert [c.source for c in once.cells] == [c.source for c in twice.cells]
 
 
-def test_a_test_run_reports_the_time_of_each_notebook(tmp_path):
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time; time.sleep(0.2)")])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, tmp_path / "timed.ipynb")
+@pytest.mark.slow  # executes notebooks or a real model
+def test_a_test_run_reports_the_time_of_each_notebook(tmp_path, make_notebook):
+    make_notebook(tmp_path / "timed.ipynb", "import time; time.sleep(0.2)", parameters=None)
     (tmp_path / "conftest.py").write_text((ROOT / "conftest.py").read_text())
     result = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "timed.ipynb"],
                             capture_output=True, text=True, cwd=tmp_path)
@@ -96,3 +95,38 @@ def test_a_test_run_reports_the_time_of_each_notebook(tmp_path):
     assert "time per notebook" in result.stdout
     seconds = float(re.search(r"([\d.]+) s  timed.ipynb", result.stdout).group(1))
     assert 0.2 <= seconds < 60  # the cell sleeps 0.2 s
+
+
+def test_every_module_is_reachable_from_helpers_without_importing_it_first():
+    import importlib
+    import pkgutil
+
+    import helpers
+
+    modules = [m.name for m in pkgutil.walk_packages(helpers.__path__, "helpers.") if not m.name.endswith("__main__")]
+    assert {"helpers.evaluation.scoring", "helpers.exercises.lesson05", "helpers.course.runner"} <= set(modules)
+    for name in modules:
+        importlib.import_module(name)  # every module imports on its own
+    # attribute access in a fresh interpreter, where nothing was imported before
+    code = "import helpers; print(helpers.evaluation.scoring.__name__, helpers.recipes.Recipe.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["helpers.evaluation.scoring", "Recipe"]
+
+
+def test_notebooks_handed_out_before_the_rooms_still_import_their_checks():
+    import helpers
+    from helpers import judge, lesson04, lighteval_compat  # the flat layout's spellings
+
+    assert lesson04 is helpers.exercises.lesson04 and judge is helpers.evaluation.judge
+    assert lighteval_compat is helpers.evaluation.lighteval_compat and helpers.course_models is helpers.recipes
+
+
+def test_the_lazily_exported_names_are_the_ones_editors_see():
+    import ast
+
+    import helpers
+
+    tree = ast.parse((ROOT / "helpers" / "__init__.py").read_text())
+    guarded = next(node for node in tree.body if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test))
+    seen = {alias.name: node.module for node in guarded.body for alias in node.names}
+    assert seen == helpers._EXPORTS

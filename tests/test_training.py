@@ -4,6 +4,8 @@ import pytest
 
 from helpers import training
 
+pytestmark = pytest.mark.slow  # every test here loads the real model or runs notebooks
+
 STEPS = range(30)
 CURVES = {
     "sharp drop": [3.0 * math.exp(-s / 60) for s in STEPS],

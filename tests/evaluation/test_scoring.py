@@ -1,7 +1,7 @@
 """GSM8K scoring, standard errors, sandboxed code execution and the pairwise judge."""
 import pytest
 
-from helpers import code_exec, evalsets, judge, scoring
+from helpers.evaluation import code_exec, evalsets, judge, scoring
 
 
 @pytest.mark.parametrize("text, number", [

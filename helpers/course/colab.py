@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
+from . import COURSE_ROOT as ROOT
 FOLDERS = ("notebooks", "exercises", "solutions")
 TAG = "colab"  # marks the two cells this module owns, so re-running replaces them instead of adding more
 

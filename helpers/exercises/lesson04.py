@@ -1,10 +1,10 @@
 """The exercises of lesson 04 (adapters): their data and their self-checks."""
 import torch
 
-from .adapters import peft_layers, verify_merge
+from ..adapters import peft_layers, verify_merge
 from .checks import Hint, exercise_check
-from .evaluation import generate_replies, prompt_of
-from .styles import STYLES, style_of
+from ..evaluation.replies import generate_replies, prompt_of
+from ..styles import STYLES, style_of
 
 QUESTIONS = [
     "Is the sky blue on a clear day? Answer Yes or No.",
@@ -14,7 +14,7 @@ QUESTIONS = [
 
 
 def held_out_prompts(count: int = 4) -> list:
-    from .data import load_chat_dataset
+    from ..data import load_chat_dataset
 
     rows = [r for r in load_chat_dataset("offline")["test"] if r["kind"] != "generation" and len(r["messages"]) <= 3]
     return [prompt_of(r["messages"]) for r in rows[:count]]

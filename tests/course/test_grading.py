@@ -2,14 +2,15 @@
 import csv
 import subprocess
 import sys
-from pathlib import Path
 
 import nbformat
 import pytest
 
-from helpers import grading
+from helpers.course import COURSE_ROOT, grading
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # every test here loads the real model or runs notebooks
+
+ROOT = COURSE_ROOT
 EXERCISE = ROOT / "exercises" / "01_chat_templates_exercises.ipynb"
 SOLUTION = ROOT / "solutions" / "01_chat_templates_exercises.ipynb"
 WRONG_ANSWERS = {  # the TODO line of each exercise -> a wrong answer

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from helpers import evalsets
+from helpers.evaluation import evalsets
 
 
 def test_mmlu_anatomy_is_the_real_subject():

@@ -3,7 +3,7 @@
 Every notebook is matched to its exercise set in exercises/ by its cells (students rename files),
 checked for tampering (a check cell edited or deleted, or a helpers function replaced), run with
 the reference check cells restored and a time limit per cell, and read back through the results
-the checks store in their outputs (`helpers.checks`). A crash, hang or tampering is reported in
+the checks store in their outputs (`helpers.exercises.checks`). A crash, hang or tampering is reported in
 the table; it never stops the batch, and the students' files are never modified.
 """
 import ast
@@ -13,10 +13,11 @@ from pathlib import Path
 
 import nbformat
 
-from .batch import write_table
-from .checks import MIME, PASSED
+from . import COURSE_ROOT
+from .runner import write_table
+from ..exercises.checks import MIME, PASSED
 
-EXERCISES_DIR = Path(__file__).resolve().parent.parent / "exercises"
+EXERCISES_DIR = COURSE_ROOT / "exercises"
 TODO = "# TODO: your answer"
 COLUMNS = ["student", "notebook", "exercise", "result", "hint", "notebook_status", "seconds", "file"]
 
@@ -59,7 +60,7 @@ def tampering(notebook, reference) -> list:
 
 
 def _replaces_helpers(source: str) -> bool:
-    """`lesson01.check_x = ...` or `helpers.checks.report = ...`: an answer that rewrites the grader."""
+    """`lesson01.check_x = ...` or `helpers.exercises.checks.report = ...`: an answer that rewrites the grader."""
     try:
         tree = ast.parse(source)
     except SyntaxError:

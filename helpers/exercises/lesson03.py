@@ -88,7 +88,7 @@ def four_bit_footprint(model_path) -> int:
 
 @exercise_check("Exercise 4 (predict the 4-bit size)")
 def check_four_bit_estimate(estimate_bytes, model, model_path):
-    from .hardware import four_bit_problem
+    from ..hardware import four_bit_problem
 
     problem = four_bit_problem()
     if problem:

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from helpers.metrics import _jsonable
+from helpers.records import _jsonable
 
 
 def test_metrics_must_be_finite_plain_values():

@@ -3,12 +3,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import batch
-from .offline import check_assets, install_assets, install_for_colab
-from .profiles import PROFILE_NOTES
+from . import runner
+from ..assets import check_assets, install_assets, install_for_colab
+from ..profiles import PROFILE_NOTES
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -46,62 +46,76 @@ def main(argv=None) -> int:
     commands.add_parser("colab-cells", help="(re)write the Open-in-Colab link and install cell of every notebook")
     commands.add_parser("colab-setup", help="install the pinned stack on Colab, keeping its CUDA torch")
 
-    args = parser.parse_args(argv)
-    if args.command == "exercises":
-        from .exercises import write_exercises
-        for path in write_exercises(batch.COURSE_ROOT / "solutions"):
-            print(f"wrote {path}")
-        return 0
-    if args.command == "colab-cells":
-        from .colab import write_colab_cells
-        for path in write_colab_cells():
-            print(f"wrote {path}")
-        return 0
-    if args.command == "colab-setup":
-        install_for_colab()
-        return 0
-    if args.command == "assets":
-        if args.install:
-            install_assets(with_optional=args.with_base_model)
-        return 0 if check_assets() else 1
-    if args.command == "sweep":
-        return run_sweep_command(parser, args)
-    if args.command == "grade":
-        from .grading import grade
-        try:
-            grade(args.submissions, args.out, args.timeout)
-        except ValueError as e:
-            parser.error(str(e))
-        print(f"\nGrades ({args.out}/grades.csv):\n" + (Path(args.out) / "grades.md").read_text())
-        return 0
-    try:
-        notebooks = batch.find_notebooks(args.notebooks)
-        overrides = {name: batch.parse_value(value) for name, value in args.parameter}
-        run_dir, rows = batch.run_notebooks(notebooks, args.profile, overrides, args.runs_dir, args.timeout)
-    except ValueError as e:
-        parser.error(str(e))
-    from .hardware import detect_hardware, machine_kind
+    return parser
 
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ValueError as e:  # bad input: argparse's message and exit status 2
+        parser.error(str(e))
+
+
+def write_exercises_command(args) -> int:
+    from .make_exercises import write_exercises
+
+    for path in write_exercises(runner.COURSE_ROOT / "solutions"):
+        print(f"wrote {path}")
+    return 0
+
+
+def colab_cells_command(args) -> int:
+    from .colab import write_colab_cells
+
+    for path in write_colab_cells():
+        print(f"wrote {path}")
+    return 0
+
+
+def assets_command(args) -> int:
+    if args.install:
+        install_assets(with_optional=args.with_base_model)
+    return 0 if check_assets() else 1
+
+
+def grade_command(args) -> int:
+    from .grading import grade
+
+    grade(args.submissions, args.out, args.timeout)
+    print(f"\nGrades ({args.out}/grades.csv):\n" + (Path(args.out) / "grades.md").read_text())
+    return 0
+
+
+def run_command(args) -> int:
+    from ..hardware import detect_hardware, machine_kind
+
+    notebooks = runner.find_notebooks(args.notebooks)
+    overrides = {name: runner.parse_value(value) for name, value in args.parameter}
+    run_dir, rows = runner.run_notebooks(notebooks, args.profile, overrides, args.runs_dir, args.timeout)
     hardware = detect_hardware()
     print(f"\nprofile {args.profile} on {machine_kind()} ({hardware.name}, {hardware.cpu_cores} cores)")
-    print("\n".join(batch.summary_lines(rows)))
+    print("\n".join(runner.summary_lines(rows)))
     print(f"Every metric: {run_dir}/summary.md and summary.csv")
     return 0 if all(row["status"] == "ok" for row in rows) else 1
 
 
-def run_sweep_command(parser, args) -> int:
+def sweep_command(args) -> int:
     from .sweep import parse_grid, run_sweep
 
-    try:
-        (notebook,) = batch.find_notebooks([args.notebook])
-        grid = parse_grid(args.grid)
-        overrides = {name: batch.parse_value(value) for name, value in args.parameter}
-        job = args.job or f"sweep-{notebook.stem.split('_')[0]}-{'-'.join(grid)}"
-        job_dir, rows = run_sweep(notebook, grid, args.profile, overrides, Path(args.runs_dir) / job, args.timeout)
-    except ValueError as e:
-        parser.error(str(e))
+    (notebook,) = runner.find_notebooks([args.notebook])
+    grid = parse_grid(args.grid)
+    overrides = {name: runner.parse_value(value) for name, value in args.parameter}
+    job = args.job or f"sweep-{notebook.stem.split('_')[0]}-{'-'.join(grid)}"
+    job_dir, rows = run_sweep(notebook, grid, args.profile, overrides, Path(args.runs_dir) / job, args.timeout)
     print(f"\nSummary ({job_dir}/summary.md, plot: sweep.png):\n" + (job_dir / "summary.md").read_text())
     return 0 if all(row["status"] == "ok" for row in rows) else 1
+
+
+COMMANDS = {"run": run_command, "sweep": sweep_command, "grade": grade_command, "assets": assets_command,
+            "exercises": write_exercises_command, "colab-cells": colab_cells_command,
+            "colab-setup": lambda args: install_for_colab() or 0}
 
 
 if __name__ == "__main__":

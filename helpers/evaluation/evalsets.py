@@ -8,7 +8,7 @@ course's chat set shares no question with these benchmarks.
 import gzip
 import json
 
-from .offline import asset_dir
+from ..assets import asset_dir
 
 
 def load_mmlu(subject: str = "anatomy", split: str = "test"):

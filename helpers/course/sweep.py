@@ -10,8 +10,8 @@ import json
 import re
 from pathlib import Path
 
-from .batch import check_overrides, first_free_dir, parse_value, run_notebook, write_summary
-from .profiles import settings
+from .runner import check_overrides, first_free_dir, parse_value, run_notebook, write_summary
+from ..profiles import settings
 
 
 def parse_grid(pairs) -> dict:

@@ -6,8 +6,7 @@ import sys
 
 import pytest
 
-from helpers import sweep
-from test_batch import make_notebook
+from helpers.course import sweep
 
 
 def test_a_grid_expands_to_every_combination():
@@ -28,7 +27,8 @@ def test_a_bad_grid_says_how_to_write_it(pairs, message):
         sweep.parse_grid(pairs)
 
 
-def test_a_failed_point_is_reported_and_a_rerun_resumes_only_what_did_not_finish(tmp_path):
+@pytest.mark.slow  # executes notebooks or a real model
+def test_a_failed_point_is_reported_and_a_rerun_resumes_only_what_did_not_finish(tmp_path, make_notebook):
     notebook = make_notebook(tmp_path / "01_toy.ipynb",
                              "import helpers, pathlib\n"
                              "if steps == 3 and not pathlib.Path('../fixed').exists():\n"
@@ -48,13 +48,14 @@ def test_a_failed_point_is_reported_and_a_rerun_resumes_only_what_did_not_finish
     assert list(summary[0])[0] == "steps" and (job / "sweep.png").stat().st_size > 5000
 
 
-def test_a_job_folder_holding_another_sweep_is_refused(tmp_path):
+def test_a_job_folder_holding_another_sweep_is_refused(tmp_path, make_notebook):
     notebook = make_notebook(tmp_path / "01_toy.ipynb", "x = steps")
     sweep.run_sweep(notebook, {"steps": [1]}, job_dir=tmp_path / "job")
     with pytest.raises(ValueError, match="another --job name"):
         sweep.run_sweep(notebook, {"steps": [1, 2]}, job_dir=tmp_path / "job")
 
 
+@pytest.mark.slow  # executes notebooks or a real model
 def test_a_real_lesson_sweep_of_three_runs_writes_its_tables_and_resumes(tmp_path):
     # Lesson 00 with the real model (15 s a run): a lesson-02 learning-rate sweep works the same way
     # but takes 13 minutes, too long for CI's budget.

@@ -2,8 +2,8 @@
 import math
 
 from .checks import Hint, exercise_check
-from .data import load_chat_dataset
-from .training import diagnose
+from ..data import load_chat_dataset
+from ..training import diagnose
 
 PATTERNS = ("sharp drop", "stabilising", "converged", "underfitting", "overfitting", "memorisation", "diverging")
 

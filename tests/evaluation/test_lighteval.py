@@ -3,7 +3,9 @@
 import pytest
 
 import helpers
-from helpers import lighteval_runs, lighteval_tasks, scoring
+from helpers.evaluation import lighteval_runs, lighteval_tasks, scoring
+
+pytestmark = pytest.mark.slow  # every test here loads the real model or runs notebooks
 
 
 def test_local_datasets_load_the_way_lighteval_loads_them():
@@ -51,8 +53,7 @@ def test_the_held_out_task_scores_like_the_lessons(mmlu_run, offline_model):
 def test_a_model_in_memory_scores_like_the_same_model_from_its_folder(mmlu_run, tmp_path):
     pipeline, _ = mmlu_run
     model, _ = helpers.load_model("offline")
-    in_memory = lighteval_runs.run_lighteval("course_mmlu_letter:anatomy|0", helpers.model_path("offline"), tmp_path,
-                                             max_samples=6, batch_size=6, model=model)
+    in_memory = lighteval_runs.run_lighteval("course_mmlu_letter:anatomy|0", model, tmp_path, max_samples=6, batch_size=6)
     task = next(t for t in pipeline.get_details() if "anatomy" in t)
     from_memory = lighteval_runs.details_table(in_memory, next(t for t in in_memory.get_details() if "anatomy" in t))
     assert from_memory.prediction.tolist() == lighteval_runs.details_table(pipeline, task).prediction.tolist()
@@ -66,9 +67,9 @@ def test_details_table_names_the_tasks_it_has(mmlu_run):
 def test_the_shim_skips_the_modules_that_break_offline():
     from lighteval.tasks.registry import Registry
 
-    from helpers import lighteval_compat
+    from helpers.evaluation import lighteval_compat
 
-    lighteval_compat.apply()
+    lighteval_compat.install_patches()
     configs = Registry.load_all_task_configs(custom_tasks=str(lighteval_runs.TASKS_FILE))
     assert "course_mmlu_letter:anatomy" in configs and "course_held_out" in configs
     assert "mmlu:anatomy" in configs  # the built-in tasks still load
@@ -79,12 +80,41 @@ def test_a_trainers_mixed_precision_does_not_reach_a_later_evaluation():
     """accelerate shares one state per process: after a bf16 Trainer, LightEval's Accelerator() was bf16 too."""
     from accelerate import Accelerator
 
-    from helpers import lighteval_compat
+    from helpers.evaluation import lighteval_compat
 
     Accelerator(mixed_precision="bf16", cpu=True)  # what a Trainer with bf16=True leaves behind
     assert Accelerator(cpu=True).mixed_precision == "bf16"  # the trap, as accelerate has it
-    lighteval_compat.apply()
-    assert Accelerator(cpu=True).mixed_precision == "no"
+    with lighteval_compat.session():
+        assert Accelerator(cpu=True).mixed_precision == "no"
+    # and LightEval's state stays inside: a Trainer afterwards may take its own precision (accelerate raises otherwise)
+    assert Accelerator(mixed_precision="bf16", cpu=True).mixed_precision == "bf16"
+
+
+def test_a_session_puts_autograd_back_however_lighteval_left_it():
+    import torch
+
+    from helpers.evaluation import lighteval_compat
+
+    import lighteval.models.transformers.transformers_model  # noqa: F401  (turns autograd off on import)
+
+    with lighteval_compat.session():
+        torch.set_grad_enabled(False)  # as LightEval's model wrapper does
+    assert torch.is_grad_enabled()
+
+
+def test_another_lighteval_release_warns_and_skips_a_patch_whose_target_is_gone(monkeypatch):
+    import importlib.metadata
+
+    from helpers.evaluation import lighteval_compat
+
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "9.9.9")
+    monkeypatch.setattr(lighteval_compat, "installed", set(lighteval_compat.PATCHES))  # the real ones: in place
+    monkeypatch.setitem(lighteval_compat.PATCHES, "gone", ("lighteval.tasks.registry:Registry._no_such_loader",
+                                                           lambda: pytest.fail("a patch with no target ran")))
+    monkeypatch.delattr(lighteval_compat.install_patches, "warned", raising=False)
+    with pytest.warns(UserWarning, match=r"patch 'gone' skipped.*pip install lighteval==0\.13\.0"):
+        installed = lighteval_compat.install_patches()
+    assert "gone" not in installed
 
 
 def test_scoring_choices_on_a_shared_prompt_gives_lightevals_own_answers(monkeypatch):
@@ -95,9 +125,9 @@ def test_scoring_choices_on_a_shared_prompt_gives_lightevals_own_answers(monkeyp
     from lighteval.models.transformers.transformers_model import TransformersModel
     from lighteval.tasks.registry import Registry
 
-    from helpers import lighteval_compat
+    from helpers.evaluation import lighteval_compat
 
-    lighteval_compat.apply()
+    lighteval_compat.install_patches()
     model, _ = helpers.load_model("offline")  # its own copy: LightEval's wrapper changes the model it wraps
     try:
         lighteval_model = TransformersModel.from_model(model, lighteval_runs.model_config(helpers.model_path("offline")))

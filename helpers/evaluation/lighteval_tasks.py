@@ -25,7 +25,7 @@ DATA_FORMAT = 2  # bump when the written files change
 
 def local_data() -> Path:
     """The folder of local datasets LightEval reads (written on first use, in a second or two)."""
-    from helpers.offline import cache_dir
+    from helpers.assets import cache_dir
 
     root = cache_dir() / f"lighteval-data-v{DATA_FORMAT}"
     if not (root / "complete").exists():
@@ -52,7 +52,7 @@ def _write_jsonl(path: Path, rows) -> None:
 
 def write_mmlu(folder: Path, subjects=MMLU_SUBJECTS) -> None:
     """MMLU subjects as a folder LightEval can read: `load_dataset(folder, subject)` gives test and dev."""
-    from helpers.evalsets import load_mmlu
+    from helpers.evaluation.evalsets import load_mmlu
 
     configs = {}
     for subject in subjects:
@@ -73,7 +73,7 @@ def _write_held_out(folder: Path) -> None:
 
 
 def _write_truthfulqa(folder: Path) -> None:
-    from helpers.evalsets import load_truthfulqa
+    from helpers.evaluation.evalsets import load_truthfulqa
 
     _write_jsonl(folder / "test.jsonl", load_truthfulqa())
     _write_configs(folder, {"mc1": {"test": "test.jsonl"}})

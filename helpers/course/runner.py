@@ -6,11 +6,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from .measure import PeakMemory
-from .metrics import read_metrics
-from .profiles import settings
-
-COURSE_ROOT = Path(__file__).resolve().parent.parent
+from ..measure import PeakMemory
+from ..profiles import settings
+from ..records import read_metrics
+from . import COURSE_ROOT
 
 
 def find_notebooks(names=(), folder: Path | None = None) -> list:

@@ -1,7 +1,7 @@
 """The exercises of lesson 01 (chat templates): their data and their self-checks."""
 from .checks import Hint, exercise_check
-from .data import conversation_problem
-from .templates import TemplateRenderError, render, training_template
+from ..data import conversation_problem
+from ..templates import TemplateRenderError, render, training_template
 
 PIRATE = ("<|im_start|>system\nYou are a pirate.<|im_end|>\n"
           "<|im_start|>user\nWhere is the treasure?<|im_end|>\n"

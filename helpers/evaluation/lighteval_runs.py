@@ -1,14 +1,14 @@
 """Running LightEval from Python on the course's local tasks, and reading its results as tables."""
 from pathlib import Path
 
-TASKS_FILE = Path(__file__).with_name("lighteval_tasks.py")  # also importable as "helpers.lighteval_tasks"
+TASKS_FILE = Path(__file__).with_name("lighteval_tasks.py")  # also importable as "helpers.evaluation.lighteval_tasks"
 
 
 def model_config(model_path: str, batch_size: int = 16, cache_dir=None):
     """LightEval's TransformersModelConfig for a local model on this machine's device (CPU by default here)."""
     from lighteval.models.transformers.transformers_model import TransformersModelConfig
 
-    from .hardware import detect_hardware
+    from ..hardware import detect_hardware
 
     hardware = detect_hardware()
     return TransformersModelConfig(
@@ -23,40 +23,36 @@ def model_config(model_path: str, batch_size: int = 16, cache_dir=None):
     )
 
 
-def run_lighteval(tasks: str, model_path: str, output_dir, max_samples: int | None = None,
-                  batch_size: int = 16, model=None, tasks_module=None):
+def run_lighteval(tasks: str, model, output_dir, max_samples: int | None = None, batch_size: int = 16,
+                  tasks_module=None):
     """Evaluate one model on LightEval task strings ("course_mmlu_letter:anatomy|0,..."), return the pipeline.
 
-    `model` may be an in-memory transformers model (for example a PEFT model that is not merged);
-    `model_path` then only names it and its tokenizer. `tasks_module` replaces the course's
-    custom-tasks file with a module of your own (its TASKS_TABLE). Every run gets its own sample cache, because
-    LightEval keys the cache by the config, not the weights: a re-trained model saved at the same
-    path would otherwise report the old scores.
+    `model` is a saved model's folder, or a transformers model in memory (for example a PEFT model
+    that is not merged), whose config names the folder of its tokenizer. `tasks_module` replaces the
+    course's custom-tasks file with a module of your own (its TASKS_TABLE). Every run gets its own
+    sample cache, because LightEval keys the cache by the config, not the weights: a re-trained model
+    saved at the same path would otherwise report the old scores.
     """
     from lighteval.logging.evaluation_tracker import EvaluationTracker
     from lighteval.pipeline import ParallelismManager, Pipeline, PipelineParameters
 
-    from .lighteval_compat import apply
+    from .lighteval_compat import session
 
-    apply()
+    in_memory = not isinstance(model, (str, Path))
+    folder = model.config._name_or_path if in_memory else model  # a PEFT model's config is its base model's
     output_dir = Path(output_dir)
-    config = model_config(model_path, batch_size, cache_dir=output_dir / "sample-cache")
-    pipeline = Pipeline(
-        tasks=tasks,
-        pipeline_parameters=PipelineParameters(launcher_type=ParallelismManager.ACCELERATE,
-                                               custom_tasks_directory=tasks_module or str(TASKS_FILE),
-                                               max_samples=max_samples),
-        evaluation_tracker=EvaluationTracker(output_dir=str(output_dir), save_details=True),
-        model_config=config,
-        model=model,  # a transformers model: LightEval wraps it with this config (path and tokenizer)
-    )
-    try:
+    with session():
+        pipeline = Pipeline(
+            tasks=tasks,
+            pipeline_parameters=PipelineParameters(launcher_type=ParallelismManager.ACCELERATE,
+                                                   custom_tasks_directory=tasks_module or str(TASKS_FILE),
+                                                   max_samples=max_samples),
+            evaluation_tracker=EvaluationTracker(output_dir=str(output_dir), save_details=True),
+            model_config=model_config(folder, batch_size, cache_dir=output_dir / "sample-cache"),
+            model=model if in_memory else None,  # LightEval wraps a model in memory with the config's tokenizer
+        )
         pipeline.evaluate()
         pipeline.save_and_push_results()
-    finally:
-        import torch
-
-        torch.set_grad_enabled(True)  # LightEval turns autograd off for the whole process
     return pipeline
 
 

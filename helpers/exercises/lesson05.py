@@ -28,8 +28,8 @@ def mmlu_data(subject: str) -> str:
     """A folder holding one MMLU subject in the layout LightEval reads (written once)."""
     from pathlib import Path
 
-    from .lighteval_tasks import write_mmlu
-    from .offline import cache_dir
+    from ..evaluation.lighteval_tasks import write_mmlu
+    from ..assets import cache_dir
 
     folder = Path(cache_dir()) / "exercise-data" / f"mmlu-{subject}"
     if not (folder / "README.md").exists():
@@ -41,7 +41,7 @@ def mmlu_data(subject: str) -> str:
 def check_mmlu_task(config, subject, model_path):
     from lighteval.tasks.lighteval_task import LightevalTaskConfig
 
-    from .lighteval_runs import results_table, run_lighteval
+    from ..evaluation.lighteval_runs import results_table, run_lighteval
 
     if not isinstance(config, LightevalTaskConfig):
         raise Hint(f"give a LightevalTaskConfig, got {type(config).__name__}")
@@ -89,7 +89,7 @@ def check_standard_error(stderr, questions_needed):
 
 @exercise_check("Exercise 4 (a judge rubric and its position bias)")
 def check_position_bias(rubric, bias, model, tokenizer):
-    from .judge import compare, position_bias
+    from ..evaluation.judge import compare, position_bias
 
     if not isinstance(rubric, str) or len(rubric.split()) < 5:
         raise Hint("write a rubric of at least one sentence: what makes one answer better than the other?")

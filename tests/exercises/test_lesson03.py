@@ -1,0 +1,35 @@
+"""Lesson 03 (LoRA and QLoRA) exercise checks: right answers pass, wrong ones get hints that name the fix."""
+
+from helpers.exercises import lesson03
+from helpers.exercises.checks import FAILED
+
+
+def test_lesson03_hints_name_what_is_wrong(offline_model, capsys):
+    from peft import LoraConfig
+
+
+    model = offline_model[0]
+    assert lesson03.check_lora_parameters(lambda d_in, d_out, r: r * d_in, 0, model) == FAILED
+    assert "A is r x d_in and B is d_out x r" in capsys.readouterr().out
+    assert lesson03.check_lora_parameters(lambda d_in, d_out, r: r * (d_in + d_out), 1, model) == FAILED
+    assert "peft counts 460,800" in capsys.readouterr().out
+    cases = [(LoraConfig(r=3, target_modules=["q_proj", "v_proj"]), "missing: ['down_proj'"),
+             (LoraConfig(r=4, target_modules="all-linear"), "over the budget"),
+             (LoraConfig(r=2, target_modules="all-linear"), "r=3 would fit too"),
+             ({"r": 3}, "give a peft LoraConfig")]
+    for config, hint in cases:
+        assert lesson03.check_budget(config, model) == FAILED
+        assert hint in capsys.readouterr().out
+    assert lesson03.check_scaling(32, 8, model) == FAILED
+    assert "lora_alpha=32 scales the update by 1" in capsys.readouterr().out
+    assert lesson03.check_scaling(64, 16, model) == FAILED
+    assert "alpha / sqrt(r)" in capsys.readouterr().out
+
+
+def test_lesson03_four_bit_estimate_hint_counts_the_linear_weights(offline_model, capsys):
+    import helpers
+
+    model = offline_model[0]
+    everything = sum(p.numel() for p in model.parameters())
+    assert lesson03.check_four_bit_estimate(everything // 2, model, helpers.model_path("offline")) == FAILED
+    assert "106,168,320 weights sit in quantized linear layers" in capsys.readouterr().out

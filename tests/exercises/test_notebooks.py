@@ -1,0 +1,52 @@
+"""Exercise notebooks: generated from the solutions, untouched ones run with every check "not done", and a
+solution whose check fails fails under nbval."""
+import pytest
+
+from helpers.course.runner import COURSE_ROOT, run_notebook
+from helpers.exercises.checks import NOT_DONE, read_checks
+from helpers.course.make_exercises import exercise_notebook, exercise_path, strip_solutions
+
+SOLUTIONS = sorted((COURSE_ROOT / "solutions").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
+def test_exercises_are_exactly_the_solutions_without_the_answers(solution):
+    generated = [c.source for c in exercise_notebook(solution).cells]
+    committed = [c.source for c in exercise_notebook(exercise_path(solution)).cells]
+    assert generated == committed, "exercises/ drifted: run `python -m helpers exercises`"
+    assert "BEGIN SOLUTION" not in "".join(committed)
+
+
+@pytest.mark.slow  # executes notebooks or a real model
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
+def test_untouched_exercises_run_and_every_check_says_not_done(solution, tmp_path):
+    # The solutions themselves run under nbval, where conftest.py fails any check that does not pass.
+    row = run_notebook(exercise_path(solution), tmp_path / "exercises.ipynb", {"profile": "cpu"})
+    assert row["status"] == "ok", row["error"]
+    results = read_checks(tmp_path / "exercises.ipynb")
+    assert len(results) >= 4 and {r["status"] for r in results} == {NOT_DONE}, results
+
+
+def test_a_solution_check_that_does_not_pass_fails_under_nbval(pytester, make_notebook):
+    """The hook in conftest.py, on a two-cell 'solution' whose second check fails."""
+    folder = pytester.mkdir("solutions")
+    make_notebook(folder / "toy.ipynb",
+                  "from helpers.exercises.checks import exercise_check, Hint\n"
+                  "@exercise_check('Exercise 1')\n"
+                  "def check(answer):\n"
+                  "    if answer != 42:\n"
+                  "        raise Hint('the answer is 42')\n"
+                  "check(42)", "check(41)", parameters=None)
+    pytester.makeconftest((COURSE_ROOT / "conftest.py").read_text())
+    result = pytester.runpytest_subprocess("--nbval-lax", "-p", "no:cacheprovider", str(folder / "toy.ipynb"))
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*Exercise 1: failed: the answer is 42*"])
+
+
+def test_strip_solutions_keeps_the_placeholder_and_refuses_broken_markers():
+    source = "x = 1\n    # BEGIN SOLUTION -> answer = ...\n    answer = 42\n    # END SOLUTION\nprint(x)"
+    assert strip_solutions(source) == "x = 1\n    answer = ...  # TODO: your answer\nprint(x)"
+    with pytest.raises(ValueError, match="never closed"):
+        strip_solutions("# BEGIN SOLUTION -> a = ...\na = 1")
+    with pytest.raises(ValueError, match="without BEGIN"):
+        strip_solutions("a = 1\n# END SOLUTION")
