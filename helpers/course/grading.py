@@ -30,13 +30,20 @@ def reference_sets(folder: Path = EXERCISES_DIR) -> dict:
     return {path.stem: nbformat.read(path, as_version=4) for path in sorted(folder.glob("*.ipynb"))}
 
 
+def check_call(source: str) -> str | None:
+    """`lesson01.check_pirate_messages(`: the call that names an exercise set's check (cell ids repeat across sets)."""
+    found = re.search(r"\blesson\d\d\.check_\w+\(", source)
+    return found.group(0) if found else None
+
+
 def match_reference(notebook, references: dict):
-    """The exercise set whose check cells this notebook shares most (by cell id or identical source)."""
+    """The exercise set whose check calls this notebook holds most (in any cell: a check cell a student
+    edited or turned into Markdown still names its check)."""
+    text = "\n".join(cell.source for cell in notebook.cells)
+
     def shared(reference):
-        checks = [c for c in reference.cells if c.cell_type == "code" and is_check_cell(c.source)]
-        ids = {c.get("id") for c in notebook.cells}
-        sources = {c.source for c in notebook.cells}
-        return sum(c.get("id") in ids or c.source in sources for c in checks)
+        calls = {check_call(c.source) for c in reference.cells if c.cell_type == "code" and is_check_cell(c.source)}
+        return sum(call in text for call in calls)
     name, best = max(((name, shared(ref)) for name, ref in references.items()), key=lambda pair: pair[1])
     return (name, references[name]) if best else (None, None)
 
@@ -48,8 +55,10 @@ def tampering(notebook, reference) -> list:
     for cell in reference.cells:
         if cell.cell_type == "code" and is_check_cell(cell.source):
             mine = student_cells.get(cell.get("id"))
-            if mine is None and cell.source not in {c.source for c in notebook.cells}:
+            if mine is None and cell.source not in {c.source for c in notebook.cells if c.cell_type == "code"}:
                 problems.append(f"check cell {cell.get('id')} deleted")
+            elif mine is not None and mine.cell_type != "code":
+                problems.append(f"check cell {cell.get('id')} turned into {mine.cell_type}")
             elif mine is not None and mine.source.strip() != cell.source.strip():
                 problems.append(f"check cell {cell.get('id')} edited")
     reference_sources = {c.source for c in reference.cells}
@@ -72,13 +81,23 @@ def _replaces_helpers(source: str) -> bool:
 
 
 def restored(notebook, reference):
-    """A copy to execute: the reference's check cells put back as they were, outputs cleared."""
+    """A copy to execute: the reference's check cells put back as they were (also one the student deleted
+    or turned into Markdown, in its place after the cell before it), outputs cleared."""
     copy = nbformat.from_dict(notebook)
-    checks = {c.get("id"): c.source for c in reference.cells if c.cell_type == "code" and is_check_cell(c.source)}
+    checks = {c.get("id"): c for c in reference.cells if c.cell_type == "code" and is_check_cell(c.source)}
+    copy.cells = [cell for cell in copy.cells if cell.get("id") not in checks or cell.cell_type == "code"]
     for cell in copy.cells:
         if cell.cell_type == "code":
-            cell.source = checks.get(cell.get("id"), cell.source)
+            cell.source = checks[cell.get("id")].source if cell.get("id") in checks else cell.source
             cell.outputs, cell.execution_count = [], None
+    present = {cell.get("id") for cell in copy.cells}
+    previous = None
+    for cell in reference.cells:
+        if cell.get("id") in checks and cell.get("id") not in present:
+            ids = [c.get("id") for c in copy.cells]
+            at = ids.index(previous) + 1 if previous in ids else len(copy.cells)
+            copy.cells.insert(at, nbformat.from_dict({**checks[cell.get("id")], "outputs": [], "execution_count": None}))
+        previous = cell.get("id")
     return copy
 
 
@@ -87,8 +106,11 @@ def execute(notebook, workdir: Path, timeout: int) -> str:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+    # The kernel app's own log stays at errors: its TCP-without-encryption warning would follow every notebook
+    # (IPC transport avoids it, but nbclient then never notices a kernel that died and waits forever).
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", allow_errors=True,
-                            interrupt_on_timeout=True, resources={"metadata": {"path": str(workdir)}})
+                            interrupt_on_timeout=True, resources={"metadata": {"path": str(workdir)}},
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
     try:
         client.execute()
     except CellTimeoutError:
@@ -109,11 +131,12 @@ def check_results(executed, reference) -> list:
     check_ids = [c.get("id") for c in reference.cells if c.cell_type == "code" and is_check_cell(c.source)]
     results, segment_errors = [], []
     for cell in executed.cells:
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        if cell.get("id") not in check_ids:
+        outputs = cell.get("outputs", [])  # a Markdown cell has none
+        errors = [o for o in outputs if o.get("output_type") == "error"]
+        if cell.get("id") not in check_ids or cell.cell_type != "code":
             segment_errors += errors
             continue
-        stored = [o["data"][MIME] for o in cell.outputs if MIME in o.get("data", {})]
+        stored = [o["data"][MIME] for o in outputs if MIME in o.get("data", {})]
         first_error = (segment_errors + errors)[:1]
         exercise = f"Exercise {check_ids.index(cell.get('id')) + 1}"
         if first_error and first_error[0]["ename"] == "KeyboardInterrupt":
@@ -172,21 +195,106 @@ def find_submissions(folder: Path) -> list:
     return found
 
 
-def grade(submissions, out_dir, timeout: int = 300, references: dict | None = None) -> list:
-    """Grade every notebook under `submissions`; writes grades.csv, grades.md and executed copies to out_dir."""
-    paths, out_dir = find_submissions(submissions), Path(out_dir)
+def grade_safely(path: Path, student: str, references: dict, workdir: Path, timeout: int) -> list:
+    """`grade_notebook`, but whatever goes wrong becomes the student's row instead of stopping the batch."""
+    try:
+        return grade_notebook(path, student, references, workdir, timeout)
+    except Exception as e:  # a notebook no one foresaw: report it, grade the others
+        return [{"student": student, "file": str(path), "notebook": "?", "exercise": "-", "result": "grader error",
+                 "hint": f"{type(e).__name__}: {str(e)[:160]} (grade this notebook by hand)",
+                 "notebook_status": "grader error", "seconds": 0}]
+
+
+def grade(submissions, out_dir, timeout: int = 300, references: dict | None = None, jobs: int = 1) -> list:
+    """Grade every notebook under `submissions`, `jobs` at a time, into out_dir: grades.csv and grades.md
+    (one row per exercise), points.csv (one row per student, for an LMS) and the executed copies.
+
+    Each finished notebook is saved to out_dir/progress.jsonl at once, so an interrupted batch keeps
+    its grades: run the same command again and it grades only the notebooks not yet done.
+    """
+    paths, out_dir, submissions = find_submissions(submissions), Path(out_dir), Path(submissions)
     if (out_dir / "grades.csv").exists():
         raise ValueError(f"{out_dir} already holds grades: choose a new --out folder (earlier grades are kept)")
+    if jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {jobs}")
     references = references or reference_sets()
-    rows = []
-    for i, path in enumerate(paths, 1):
-        print(f"[{i}/{len(paths)}] {path} ...", flush=True)
-        student = student_name(path, Path(submissions))
-        rows += grade_notebook(path, student, references, out_dir / "executed" / f"{i:03d}-{student}", timeout)
+    done = read_progress(out_dir)
+    if done:
+        print(f"resuming: {len(done)} of {len(paths)} notebooks graded already in {out_dir / PROGRESS}")
+    todo = [(i, path) for i, path in enumerate(paths, 1) if str(path) not in done]
+    for path, rows in _graded(todo, submissions, out_dir, references, timeout, jobs):
+        done[str(path)] = rows
+        append_progress(out_dir, str(path), rows)
+    rows = [row for path in paths for row in done[str(path)]]
     write_grades(out_dir, rows)
     return rows
+
+
+def _graded(todo: list, submissions: Path, out_dir: Path, references: dict, timeout: int, jobs: int):
+    """(path, rows) for each notebook as it finishes; with jobs > 1, that many kernels at once."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    def arguments(i, path):
+        student = student_name(path, submissions)
+        return path, student, references, out_dir / "executed" / f"{i:03d}-{student}", timeout
+
+    if jobs == 1:
+        for n, (i, path) in enumerate(todo, 1):
+            print(f"[{n}/{len(todo)}] {path} ...", flush=True)
+            yield path, grade_safely(*arguments(i, path))
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(grade_safely, *arguments(i, path)): path for i, path in todo}
+        for n, future in enumerate(as_completed(futures), 1):
+            print(f"[{n}/{len(todo)}] {futures[future]} graded", flush=True)
+            yield futures[future], future.result()
+
+
+PROGRESS = "progress.jsonl"
+
+
+def read_progress(out_dir: Path) -> dict:
+    """file -> rows of the notebooks an earlier, interrupted run of this batch finished."""
+    import json
+
+    path = out_dir / PROGRESS
+    if not path.exists():
+        return {}
+    done = {}
+    for line in path.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:  # the line being written when the batch was stopped
+            continue
+        done[entry["file"]] = entry["rows"]
+    return done
+
+
+def append_progress(out_dir: Path, file: str, rows: list) -> None:
+    import json
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / PROGRESS, "a") as f:
+        f.write(json.dumps({"file": file, "rows": rows}) + "\n")
+        f.flush()
+
+
+def points_rows(rows: list) -> tuple:
+    """One row per student: 1 point per passed exercise, a column per (notebook, exercise), and the total."""
+    columns = sorted({f"{r['notebook']} {r['exercise']}" for r in rows if r["exercise"] != "-"})
+    students = {}
+    for r in rows:
+        student = students.setdefault(r["student"], {"student": r["student"], **dict.fromkeys(columns, 0)})
+        if r["exercise"] != "-":
+            student[f"{r['notebook']} {r['exercise']}"] = int(r["result"] == PASSED)
+    for student in students.values():
+        student["total"] = sum(student[c] for c in columns)
+        student["out of"] = len(columns)
+    return list(students.values()), ["student", *columns, "total", "out of"]
 
 
 def write_grades(out_dir: Path, rows: list) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     write_table(out_dir, "grades", rows, COLUMNS, markdown_columns=COLUMNS[:-1])  # the file path only in the CSV
+    points, columns = points_rows(rows)
+    write_table(out_dir, "points", points, columns)

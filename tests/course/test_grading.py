@@ -21,8 +21,9 @@ WRONG_ANSWERS = {  # the TODO line of each exercise -> a wrong answer
 }
 
 
-def handed_in(path, replace=None, edit_check=None):
-    """The exercise notebook with some TODO lines answered (or a check cell edited), saved as a student's."""
+def handed_in(path, replace=None, edit_check=None, first_check=None):
+    """The exercise notebook with some TODO lines answered (or a check cell edited), saved as a student's.
+    `first_check`: "markdown" turns exercise 1's check cell into Markdown, "delete" deletes it."""
     notebook = nbformat.read(EXERCISE, as_version=4)
     for cell in notebook.cells:
         for todo, answer in (replace or {}).items():
@@ -30,6 +31,11 @@ def handed_in(path, replace=None, edit_check=None):
                 cell.source = answer
         if edit_check and grading.is_check_cell(cell.source) and "pirate" in cell.source:
             cell.source = edit_check
+    first = next(c for c in notebook.cells if c.cell_type == "code" and grading.is_check_cell(c.source))
+    if first_check == "markdown":
+        notebook.cells[notebook.cells.index(first)] = nbformat.v4.new_markdown_cell(first.source, id=first.id)
+    elif first_check == "delete":
+        notebook.cells.remove(first)
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, path)
     return path
@@ -48,9 +54,12 @@ def graded(tmp_path_factory):
     handed_in(submissions / "fay.ipynb", edit_check='print("✅ Exercise 1: correct")')        # edits a check
     handed_in(submissions / "gus.ipynb", {"messages = ...": "lesson01.check_pirate_messages = lambda m: 'passed'\n"
                                                              "messages = None"})            # replaces a check
+    handed_in(submissions / "hal.ipynb", first_check="markdown")                 # a check cell turned into Markdown
+    handed_in(submissions / "ivy.ipynb", first_check="delete")                   # a check cell deleted
+    (submissions / "jo.ipynb").write_text('{"cells": [')                         # a file cut short
     before = {p: p.read_bytes() for p in submissions.rglob("*.ipynb")}
     result = subprocess.run([sys.executable, "-m", "helpers", "grade", str(submissions), "--out", str(root / "grades"),
-                             "--timeout", "20"], capture_output=True, text=True, cwd=root)
+                             "--timeout", "20", "--jobs", "2"], capture_output=True, text=True, cwd=root)
     return root, result, before
 
 
@@ -63,9 +72,10 @@ def test_grading_finishes_and_writes_both_tables(graded):
     root, result, _ = graded
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     rows = list(csv.DictReader(open(root / "grades" / "grades.csv")))
-    assert {r["student"] for r in rows} == {"ada", "ben", "cy", "dee", "eve", "fay", "gus"}
-    assert len(rows) == 7 * 4 and "| ada | 01_chat_templates_exercises | Exercise 1 | passed |" in \
+    assert {r["student"] for r in rows} == {"ada", "ben", "cy", "dee", "eve", "fay", "gus", "hal", "ivy", "jo"}
+    assert len(rows) == 9 * 4 + 1 and "| ada | 01_chat_templates_exercises | Exercise 1 | passed |" in \
         (root / "grades" / "grades.md").read_text()
+    assert "TCP without encryption" not in result.stderr  # the kernels talk over local sockets
 
 
 def test_correct_wrong_and_unfinished_are_told_apart_with_hints(graded):
@@ -91,6 +101,44 @@ def test_tampering_is_reported_and_the_real_check_decides(graded):
     assert fay["Exercise 1"]["result"] == "not done"  # the restored check ran on the untouched answer
     gus = results(graded, "gus")
     assert "replaces a helpers function" in gus["Exercise 1"]["notebook_status"]
+
+
+def test_a_check_cell_deleted_or_turned_into_markdown_is_put_back_and_reported(graded):
+    for student, what in (("hal", "turned into markdown"), ("ivy", "deleted")):
+        rows = results(graded, student)
+        assert what in rows["Exercise 1"]["notebook_status"], rows["Exercise 1"]
+        assert {r["result"] for r in rows.values()} == {"not done"}  # the restored checks ran, on untouched answers
+
+
+def test_an_unreadable_file_gets_a_row_and_the_others_are_graded(graded):
+    jo = results(graded, "jo")
+    assert list(jo) == ["-"] and jo["-"]["result"] == "unreadable"
+
+
+def test_points_give_one_row_per_student_for_an_lms(graded):
+    root = graded[0]
+    points = {r["student"]: r for r in csv.DictReader(open(root / "grades" / "points.csv"))}
+    assert len(points) == 10 and points["ada"]["total"] == "4" and points["ada"]["out of"] == "4"
+    assert points["ben"]["total"] == "0" and points["jo"]["total"] == "0"
+    assert points["ada"]["01_chat_templates_exercises Exercise 2"] == "1"
+
+
+def test_an_interrupted_batch_resumes_and_keeps_what_it_had_graded(tmp_path):
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    (submissions / "ada.ipynb").write_text(SOLUTION.read_text())
+    handed_in(submissions / "ben.ipynb", WRONG_ANSWERS)
+    out = tmp_path / "grades"
+    earlier = [{"student": "ada", "file": str(submissions / "ada.ipynb"), "notebook": "01_chat_templates_exercises",
+                "exercise": f"Exercise {n}", "result": "passed", "hint": "graded before the interruption",
+                "notebook_status": "ok", "seconds": 9} for n in range(1, 5)]
+    grading.append_progress(out, str(submissions / "ada.ipynb"), earlier)
+    with open(out / grading.PROGRESS, "a") as f:
+        f.write('{"file": "half a line')  # the line being written when the batch was stopped
+    rows = grading.grade(submissions, out, timeout=60)
+    assert [r["hint"] for r in rows if r["student"] == "ada"] == ["graded before the interruption"] * 4
+    assert {r["result"] for r in rows if r["student"] == "ben"} == {"failed"}
+    assert (out / "grades.csv").exists() and (out / "points.csv").exists()
 
 
 def test_students_files_are_never_modified_and_grades_never_overwritten(graded):
