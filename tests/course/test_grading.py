@@ -42,7 +42,7 @@ def handed_in(path, replace=None, edit_check=None, first_check=None):
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def graded(tmp_path_factory, offline_model):  # the model converted first: in a fresh cache that takes over 20 s
     root = tmp_path_factory.mktemp("class")
     submissions = root / "submissions"
     submissions.mkdir()
@@ -123,7 +123,7 @@ def test_points_give_one_row_per_student_for_an_lms(graded):
     assert points["ada"]["01_chat_templates_exercises Exercise 2"] == "1"
 
 
-def test_an_interrupted_batch_resumes_and_keeps_what_it_had_graded(tmp_path):
+def test_an_interrupted_batch_resumes_and_keeps_what_it_had_graded(tmp_path, offline_model):
     submissions = tmp_path / "submissions"
     submissions.mkdir()
     (submissions / "ada.ipynb").write_text(SOLUTION.read_text())
