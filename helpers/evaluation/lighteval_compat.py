@@ -16,7 +16,7 @@ The named patches (`PATCHES`), installed once per process, on LightEval's classe
   the whole prompt once per choice and computing the 49,152-word output layer at every position.
   The patch scores each question's shared prompt once, keeps its key/value cache, and runs only the
   choices' own tokens on top of it, with the output layer only where a choice's token is predicted.
-  Same log-probabilities up to float rounding and the same answers (tests/test_lighteval.py
+  Same log-probabilities up to float rounding and the same answers (tests/evaluation/test_lighteval.py
   compares it with LightEval's own loop on real questions); MMLU letters cost one forward pass
   instead of four.
 
