@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # for editors' go-to-definition; at run time each is imported
     from .hardware import detect_hardware
     from .measure import PeakMemory, size_on_disk
     from .models import chat, complete, count_parameters, load_model, model_path
-    from .profiles import recommend_profile, settings
+    from .profiles import recommend_profile, resolve_profile, settings
     from .records import record_metrics
     from .versions import print_versions
 
@@ -33,7 +33,7 @@ _EXPORTS = {
     "count_parameters": "models",
     "load_chat_dataset": "data", "validate_messages": "data", "ConversationError": "data",
     "check_assets": "assets", "MissingAssetError": "assets",
-    "settings": "profiles", "recommend_profile": "profiles",
+    "settings": "profiles", "recommend_profile": "profiles", "resolve_profile": "profiles",
     "record_metrics": "records",
     "print_versions": "versions",
     "PeakMemory": "measure", "size_on_disk": "measure",

@@ -98,7 +98,10 @@ def colab_requirements() -> list:
 
 
 def install_for_colab() -> None:
+    """The pinned stack, and the required offline assets: lesson 01's `clone_chat_template` section
+    and lesson 05's tasks read them under every profile."""
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", *colab_requirements()], check=True)
+    install_assets()
 
 
 def cache_dir() -> Path:

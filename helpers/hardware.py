@@ -52,10 +52,21 @@ def detect_hardware() -> Hardware:
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         return Hardware("cuda", props.name, props.total_memory / 2**30, cores,
-                        bf16=torch.cuda.is_bf16_supported(), fp16=True)
+                        bf16=cuda_has_bf16_units(), fp16=True)
     if torch.backends.mps.is_available():
         return Hardware("mps", "Apple silicon", _ram_gb(), cores, bf16=False, fp16=True)
     return Hardware("cpu", _cpu_name(), _ram_gb(), cores, bf16=_cpu_has_bf16(), fp16=False)
+
+
+def cuda_has_bf16_units() -> bool:
+    """bf16 tensor cores: compute capability 8.0 (Ampere) or newer.
+
+    Not `torch.cuda.is_bf16_supported()`: it also counts emulation, so a T4 (7.5) passes it and
+    would load bf16 weights and train in slow emulated bf16, where fp16 with loss scaling runs at
+    full speed.
+    """
+    major, _ = torch.cuda.get_device_capability(0)
+    return major >= 8
 
 
 def machine_kind() -> str:

@@ -1,7 +1,8 @@
 """Profiles: named sets of notebook parameters for a kind of machine.
 
-Every notebook's `parameters` cell has `profile = "cpu"` and its other parameters set to None,
-which means "the profile's value". `settings(profile, name=value, ...)` resolves them, so
+Every notebook's `parameters` cell has `profile = "auto"` (the profile that fits this machine:
+`cpu` without a GPU, `colab-t4` on a T4-class card, `gpu` on an A100/H100-class one) and its other
+parameters set to None, which means "the profile's value". `settings(profile, name=value, ...)` resolves them, so
 changing one word switches a notebook from the offline CPU setup to the chapter's Hub models on a
 GPU, and papermill (or `python -m helpers run -p name value`) can override any single value.
 """
@@ -97,11 +98,21 @@ class Settings(dict):
         return f"Settings of profile {self.profile!r}:\n  " + "\n  ".join(r.rstrip() for r in rows)
 
 
-def settings(profile: str = "cpu", **overrides) -> Settings:
-    """The profile's values, with every override that is not None put on top."""
+def resolve_profile(profile: str, hardware=None) -> str:
+    """A profile's name, with "auto" replaced by the profile that fits this machine's hardware."""
+    if profile == "auto":
+        from .hardware import detect_hardware
+        return recommend_profile(hardware or detect_hardware())
     if profile not in PROFILES:
-        raise ValueError(f"Unknown profile {profile!r}. Valid profiles: "
-                         + "; ".join(f"{name} ({PROFILE_NOTES[name]})" for name in PROFILES))
+        raise ValueError(f"Unknown profile {profile!r}. Valid profiles: auto (the one that fits this "
+                         "machine); " + "; ".join(f"{name} ({PROFILE_NOTES[name]})" for name in PROFILES))
+    return profile
+
+
+def settings(profile: str = "auto", **overrides) -> Settings:
+    """The profile's values ("auto": the profile that fits this machine), with every override that
+    is not None put on top."""
+    profile = resolve_profile(profile)
     values = dict(PROFILES[profile])
     unknown = set(overrides) - set(values)
     if unknown:
@@ -112,7 +123,8 @@ def settings(profile: str = "cpu", **overrides) -> Settings:
 
 
 def recommend_profile(hardware) -> str:
-    """The profile that fits this hardware."""
+    """The profile that fits this hardware: `gpu` needs bf16 units and 40 GB (an A100/H100-class
+    card), any other NVIDIA GPU gets `colab-t4` (fp16, sized for 16 GB), everything else `cpu`."""
     if hardware.device != "cuda":
         return "cpu"
     return "gpu" if hardware.memory_gb >= 39 and hardware.bf16 else "colab-t4"

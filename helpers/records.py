@@ -10,11 +10,17 @@ MIME = "application/vnd.fine-tuning-course.metrics+json"
 
 
 def record_metrics(**values) -> None:
-    """Show the metrics and store them in this cell's output for `python -m helpers run`."""
+    """Show the metrics and store them in this cell's output for `python -m helpers run`.
+
+    A value of None is a metric this machine could not measure (QLoRA without 4-bit support): it is
+    shown as not measured and left out of the record, so no summary holds a stand-in number.
+    """
     from IPython.display import display
 
-    clean = {name: _jsonable(name, value) for name, value in values.items()}
-    text = "\n".join(f"{name}: {value}" for name, value in clean.items())
+    clean = {name: _jsonable(name, value) for name, value in values.items() if value is not None}
+    skipped = [name for name, value in values.items() if value is None]
+    text = "\n".join([f"{name}: {value}" for name, value in clean.items()]
+                     + [f"{name}: not measured on this machine" for name in skipped])
     display({MIME: clean, "text/plain": "Recorded metrics:\n" + text}, raw=True)
 
 

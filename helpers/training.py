@@ -4,6 +4,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def trl_command() -> list:
+    """How to start the `trl` command line of this kernel's Python: the script beside it (a venv),
+    else the one on PATH (Colab's pip puts it in /usr/local/bin), else through the interpreter."""
+    import shutil
+    import sys
+    beside = Path(sys.executable).with_name("trl")
+    if beside.exists():
+        return [str(beside)]
+    on_path = shutil.which("trl")
+    if on_path:
+        return [on_path]
+    return [sys.executable, "-c", "from trl.cli import main; main()"]
+
+
 def fresh_output_dir(path) -> str:
     """`path` if it is new or empty, else `path-2`, `path-3`...: a run never overwrites an earlier one."""
     base = Path(path)

@@ -36,3 +36,9 @@ def test_unknown_setting_lists_the_valid_ones():
 def test_missing_attribute_names_the_settings():
     with pytest.raises(AttributeError, match="model_source"):
         helpers.settings("cpu").model
+
+
+def test_auto_is_offered_in_the_error_for_an_unknown_profile():
+    with pytest.raises(ValueError, match="auto .the one that fits this machine"):
+        helpers.resolve_profile("tpu")
+

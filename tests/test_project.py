@@ -1,5 +1,6 @@
 """The course's own conventions: pinned environments agree, notebooks are clean and parameterised."""
 import json
+import os
 import re
 import subprocess
 import sys
@@ -34,12 +35,13 @@ def test_notebooks_are_committed_without_outputs_or_widget_state(path):
     assert "widgets" not in notebook["metadata"], "strip the widget state"
 
 
-@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
-def test_every_lesson_has_parameters_defaulting_to_the_cpu_profile(path):
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_notebook_has_parameters_defaulting_to_the_auto_profile(path):
+    # a Colab learner edits no parameters cell: "auto" picks colab-t4 on a T4 (tests/test_hardware.py)
     notebook = json.loads(path.read_text())
     tagged = [c for c in notebook["cells"] if "parameters" in c["metadata"].get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
-    assert notebook_parameters(path)["profile"] == '"cpu"'
+    assert notebook_parameters(path)["profile"] == '"auto"'
 
 
 def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one():
@@ -130,3 +132,44 @@ def test_the_lazily_exported_names_are_the_ones_editors_see():
     guarded = next(node for node in tree.body if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test))
     seen = {alias.name: node.module for node in guarded.body for alias in node.names}
     assert seen == helpers._EXPORTS
+
+
+COLAB_STUB = '''
+import json, os, subprocess, sys, types
+output = types.SimpleNamespace(enable_custom_widget_manager=lambda: calls.append(["widgets"]))
+colab = types.ModuleType("google.colab"); colab.output = output
+google = types.ModuleType("google"); google.colab = colab
+sys.modules.update({"google": google, "google.colab": colab})
+calls = []
+subprocess.run = lambda command, **kwargs: calls.append(command)
+real_exists = os.path.exists
+os.path.exists = lambda path: False if path == "/content/course" else real_exists(path)
+os.chdir = lambda path: calls.append(["chdir", path])
+'''
+
+
+def test_the_install_cell_on_colab_clones_the_named_repository_and_sets_up(tmp_path):
+    # A stub google.colab, and subprocess.run recorded instead of run: the cell's steps in order, with
+    # COURSE_REPOSITORY pointing the clone at a local copy (how a fork, or a test, reuses the cell).
+    source = "".join(json.loads(LESSONS[0].read_text())["cells"][2]["source"])
+    script = COLAB_STUB + source + "\nprint(json.dumps(calls))"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
+                            env={**os.environ, "COURSE_REPOSITORY": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    calls = json.loads(result.stdout.splitlines()[-1])
+    assert calls[0] == ["git", "clone", "--depth", "1", str(ROOT), "/content/course"]
+    assert calls[1][-2:] == ["-e", "/content/course"] and calls[2][-2:] == ["helpers", "colab-setup"]
+    assert calls[3:] == [["chdir", "/content/course/notebooks"], ["widgets"]]
+    assert 'profile "auto" picks colab-t4' in result.stdout
+
+
+def test_colab_setup_installs_the_offline_assets_too(monkeypatch):
+    # lesson 01's clone_chat_template section and lesson 05's tasks read them under every profile
+    from helpers import assets
+    commands = []
+    monkeypatch.setattr(assets.subprocess, "run", lambda command, **kwargs: commands.append(command))
+    assets.install_for_colab()
+    pinned, offline = commands
+    assert not any(r.startswith("torch") for r in pinned[pinned.index("-q") + 1:])  # Colab's CUDA torch is kept
+    required = [r for a in assets.ASSETS.values() if not a.optional for r in a.requirements]
+    assert "--no-deps" in offline and required and all(r in offline for r in required)

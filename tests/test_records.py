@@ -11,3 +11,15 @@ def test_metrics_must_be_finite_plain_values():
         _jsonable("loss", math.nan)
     with pytest.raises(TypeError, match="number, string or bool"):
         _jsonable("table", [1, 2])
+
+
+def test_a_metric_this_machine_could_not_measure_is_left_out_not_stored(monkeypatch):
+    import IPython.display
+
+    from helpers.records import MIME, record_metrics
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda data, raw: shown.append(data))
+    record_metrics(loss=1.5, four_bit_merge_top_token_agreement=None)
+    (data,) = shown
+    assert data[MIME] == {"loss": 1.5}
+    assert "four_bit_merge_top_token_agreement: not measured on this machine" in data["text/plain"]

@@ -150,3 +150,24 @@ def test_the_trained_token_loss_handles_padding_free_batches(offline_model, tmp_
         assert abs(expected - got) < 1e-5
         scaled = training.trained_positions_loss(model, batch, num_items_in_batch=torch.tensor(10)).item()
     assert abs(scaled - got * int((batch["labels"][:, 1:] != -100).sum()) / 10) < 1e-4  # a sum over the batch, / the count given
+
+
+def test_trl_command_is_found_outside_a_venv(monkeypatch, tmp_path):
+    # On Colab pip puts `trl` in /usr/local/bin, not beside /usr/bin/python3 (the kernel's interpreter)
+    import subprocess
+    import sys
+
+    from helpers.training import trl_command
+    real_python = sys.executable
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python3"))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "trl").write_text("#!/bin/sh\n")
+    (bin_dir / "trl").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert trl_command() == [str(bin_dir / "trl")]
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    command = trl_command()
+    assert command[0] == str(tmp_path / "python3")
+    finished = subprocess.run([real_python, *command[1:], "sft", "--help"], capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0 and "--max_length" in finished.stdout

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from . import runner
 from ..assets import check_assets, install_assets, install_for_colab
-from ..profiles import PROFILE_NOTES
+from ..profiles import PROFILE_NOTES, resolve_profile
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,8 +14,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="execute notebooks with papermill and write a summary table")
     run.add_argument("notebooks", nargs="*", help="names like 00 or 00_setup, or paths (default: all lessons)")
-    run.add_argument("--profile", default="cpu",
-                     help="; ".join(f"{k}: {v}" for k, v in PROFILE_NOTES.items()))
+    run.add_argument("--profile", default="auto",
+                     help="auto (default): the one that fits this machine; "
+                     + "; ".join(f"{k}: {v}" for k, v in PROFILE_NOTES.items()))
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="override one notebook parameter, e.g. -p max_new_tokens 20")
     run.add_argument("--runs-dir", default="runs", help="each run gets a new folder here (default: runs)")
@@ -27,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a swept parameter and its comma-separated values, e.g. -g learning_rate 1e-4,1e-3")
     sweep.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                        help="a fixed parameter for every run, e.g. -p max_steps 8")
-    sweep.add_argument("--profile", default="cpu", help="as for run")
+    sweep.add_argument("--profile", default="auto", help="as for run")
     sweep.add_argument("--job", default=None, help="the job's folder name under --runs-dir; run the same "
                        "command again to resume it (default: sweep-<notebook>-<swept names>)")
     sweep.add_argument("--runs-dir", default="runs", help="where job folders live (default: runs)")
@@ -99,7 +100,7 @@ def run_command(args) -> int:
     overrides = {name: runner.parse_value(value) for name, value in args.parameter}
     run_dir, rows = runner.run_notebooks(notebooks, args.profile, overrides, args.runs_dir, args.timeout)
     hardware = detect_hardware()
-    print(f"\nprofile {args.profile} on {machine_kind()} ({hardware.name}, {hardware.cpu_cores} cores)")
+    print(f"\nprofile {resolve_profile(args.profile)} on {machine_kind()} ({hardware.name}, {hardware.cpu_cores} cores)")
     print("\n".join(runner.summary_lines(rows)))
     print(f"Every metric: {run_dir}/summary.md and summary.csv")
     return 0 if all(row["status"] == "ok" for row in rows) else 1

@@ -18,8 +18,10 @@ INSTALL = '''\
 # the course folder. Anywhere else this cell does nothing: run `make setup` there instead.
 import os, subprocess, sys
 
+repository = os.environ.get("COURSE_REPOSITORY",  # a fork, or a local clone to test this cell
+                            "{repository}")
 if "google.colab" in sys.modules and not os.path.exists("/content/course"):
-    subprocess.run(["git", "clone", "--depth", "1", "{repository}", "/content/course"], check=True)
+    subprocess.run(["git", "clone", "--depth", "1", repository, "/content/course"], check=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", "/content/course"], check=True)
     subprocess.run([sys.executable, "-m", "helpers", "colab-setup"], check=True, cwd="/content/course")
 if "google.colab" in sys.modules:
@@ -27,7 +29,7 @@ if "google.colab" in sys.modules:
     os.chdir("/content/course/{folder}")
     from google.colab import output
     output.enable_custom_widget_manager()  # ipywidgets 8 needs it on Colab
-    print('On Colab: set profile = "colab-t4" in the parameters cell below (Runtime > Change runtime type > T4 GPU).')'''
+    print('On Colab: profile "auto" picks colab-t4 on a GPU runtime (Runtime > Change runtime type > T4 GPU).')'''
 
 
 def repository() -> str:

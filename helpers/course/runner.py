@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..measure import PeakMemory
-from ..profiles import settings
+from ..profiles import resolve_profile
 from ..records import read_metrics
 from . import COURSE_ROOT
 
@@ -89,11 +89,11 @@ def run_notebook(notebook: Path, out: Path, parameters: dict, timeout=None) -> d
             "peak_memory_gb": round(memory.peak_gb, 2), **metrics, "error": error}
 
 
-def run_notebooks(notebooks: list, profile: str = "cpu", overrides: dict | None = None,
+def run_notebooks(notebooks: list, profile: str = "auto", overrides: dict | None = None,
                   runs_root="runs", timeout=None) -> tuple:
     """Run each notebook with the profile and overrides; returns (run folder, summary rows)."""
     overrides = overrides or {}
-    settings(profile)  # refuses an unknown profile before anything runs
+    profile = resolve_profile(profile)  # "auto" becomes a name; an unknown one is refused before anything runs
     check_overrides(notebooks, overrides)
     if profile == "cpu":
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the offline profile must never wait on the network

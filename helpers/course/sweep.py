@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from .runner import check_overrides, first_free_dir, parse_value, run_notebook, write_summary
-from ..profiles import settings
+from ..profiles import resolve_profile
 
 
 def parse_grid(pairs) -> dict:
@@ -64,10 +64,10 @@ def claim_job(job_dir: Path, spec: dict) -> None:
     spec_file.write_text(json.dumps(spec, indent=1))
 
 
-def run_sweep(notebook: Path, grid: dict, profile="cpu", overrides=None, job_dir="runs/sweep", timeout=None):
+def run_sweep(notebook: Path, grid: dict, profile="auto", overrides=None, job_dir="runs/sweep", timeout=None):
     """Run the notebook once per grid point; returns (job folder, rows). Resumes an unfinished job."""
     overrides, job_dir = overrides or {}, Path(job_dir)
-    settings(profile)  # refuses an unknown profile before anything runs
+    profile = resolve_profile(profile)  # "auto" becomes a name; an unknown one is refused before anything runs
     check_overrides([notebook], {**overrides, **grid})
     claim_job(job_dir, {"notebook": notebook.stem, "profile": profile, "grid": grid, "overrides": overrides})
     rows, points = [], grid_points(grid)
