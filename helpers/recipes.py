@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .profiles import PROFILES
+from .profiles import PROFILES, settings
 
 CPU = PROFILES["cpu"]  # the lessons' own steps and batch size, so a cached model is the lesson's model
 MARKERS = ("model.safetensors", "adapter_model.safetensors")
@@ -29,6 +29,15 @@ class Recipe:
     batch_size: int = CPU["batch_size"]
     lora_r: int | None = None                # None: full fine-tuning; a rank: a LoRA adapter
     model_source: str = "offline"
+    dataset_source: str = "offline"          # for data "chat": the profile's conversations
+    dataset_config: str | None = None
+
+    @classmethod
+    def for_lesson(cls, cfg, lora: bool) -> "Recipe":
+        """Lesson 02's full fine-tune (lora=False) or lesson 03's adapter, as the profile `cfg` trains them."""
+        return cls("chat", cfg.lora_learning_rate if lora else cfg.learning_rate, cfg.max_steps, cfg.batch_size,
+                   lora_r=cfg.lora_r if lora else None, model_source=cfg.model_source,
+                   dataset_source=cfg.dataset_source, dataset_config=cfg.dataset_config)
 
     @property
     def label(self) -> str:
@@ -37,8 +46,11 @@ class Recipe:
         from .models import model_path
 
         method = f"lora-r{self.lora_r}" if self.lora_r else "full"
-        precision = "bf16" if detect_hardware().trainer_precision()["bf16"] else "fp32"
-        return (f"{Path(model_path(self.model_source)).name}-{self.data}-{method}-steps{self.steps}"
+        hardware = detect_hardware()
+        precision = next((k for k in ("bf16", "fp16") if hardware.trainer_precision()[k]), "fp32")
+        data = self.data if self.dataset_source == "offline" else \
+            f"{self.data}[{Path(self.dataset_source).name}-{self.dataset_config or 'default'}]"
+        return (f"{Path(model_path(self.model_source)).name}-{data}-{method}-steps{self.steps}"
                 f"-lr{self.learning_rate:g}-b{self.batch_size}-{precision}-{VERSION}")
 
     @property
@@ -52,7 +64,7 @@ class Recipe:
         from .styles import styled_dataset
 
         if self.data == "chat":
-            return load_chat_dataset()["train"]
+            return load_chat_dataset(self.dataset_source, self.dataset_config)["train"]
         if self.data.startswith("style-"):
             return styled_dataset(self.data.removeprefix("style-"))
         raise ValueError(f"Unknown recipe data {self.data!r}: use 'chat' or 'style-<style>'")
@@ -103,24 +115,62 @@ def _train(recipe: Recipe, dataset, destination: Path) -> None:
     shutil.rmtree(scratch, ignore_errors=True)
 
 
-def newest_output(run: str, marker: str, inside: str = "", roots=None):
+def newest_output(run: str, marker: str, inside: str = "", roots=None, base_model: str | None = None):
     """The newest run folder of a lesson (`02_sft`, `02_sft-2`, ... as `fresh_output_dir` names them)
     holding `inside/marker`, or None. Side folders such as `02_sft-cli` or `02_sft-packing` hold
-    other, shorter trainings and are never taken."""
+    other, shorter trainings and are never taken; with `base_model`, neither is a run of another
+    profile's model (a 135M adapter must not land on a 1.7B base)."""
     roots = roots or [Path.cwd() / "outputs"]
     runs = [p for root in roots for p in Path(root).glob(f"{run}*") if re.fullmatch(rf"{re.escape(run)}(-\d+)?", p.name)]
-    found = [p / inside for p in runs if (p / inside / marker).exists()]
+    found = [p / inside for p in runs if (p / inside / marker).exists()
+             and (base_model is None or same_base(p / inside, base_model))]
     return max(found, key=lambda p: (p / marker).stat().st_mtime) if found else None
 
 
-def sft_model(steps: int = CPU["max_steps"], learning_rate: float = CPU["learning_rate"]) -> str:
-    """Lesson 02's fully fine-tuned model (a folder): the lesson's own output if it ran, else the recipe's."""
-    found = newest_output("02_sft", "model.safetensors")
-    return str(found) if found else Recipe("chat", learning_rate, steps).trained()
+ARCHITECTURE = ("model_type", "hidden_size", "num_hidden_layers", "vocab_size")
 
 
-def lora_adapter(steps: int = CPU["max_steps"], learning_rate: float = CPU["lora_learning_rate"],
-                 r: int = CPU["lora_r"]) -> str:
-    """Lesson 03's LoRA adapter (a folder with adapter_config.json): the lesson's own if it ran, else the recipe's."""
-    found = newest_output("03_lora", "adapter_model.safetensors", inside="LoRA")
-    return str(found) if found else Recipe("chat", learning_rate, steps, lora_r=r).trained()
+def same_base(folder: Path, base_model: str) -> bool:
+    """Whether a lesson's output (a model, or an adapter naming its base) was trained from `base_model`."""
+    import json
+    adapter = Path(folder) / "adapter_config.json"
+    if adapter.exists():
+        named = json.loads(adapter.read_text()).get("base_model_name_or_path")
+        if named == base_model:
+            return True
+        folder = named  # the same model under another path (another cache folder): compare its shape
+    shape = architecture(folder)
+    return shape is not None and shape == architecture(base_model)
+
+
+def architecture(model) -> tuple | None:
+    """A model's shape from its config (a folder or a Hub name), or None where it cannot be read."""
+    import json
+    config = Path(str(model)) / "config.json"
+    if config.exists():
+        values = json.loads(config.read_text())
+    else:
+        try:
+            from transformers import AutoConfig
+            values = AutoConfig.from_pretrained(str(model)).to_dict()
+        except (OSError, ValueError):
+            return None
+    return tuple(values.get(key) for key in ARCHITECTURE)
+
+
+def sft_model(cfg=None) -> str:
+    """Lesson 02's fully fine-tuned model (a folder) for the profile `cfg` (default: cpu): the lesson's
+    own output if it ran on the same base model, else the recipe's."""
+    from .models import model_path
+    cfg = cfg or settings("cpu")
+    found = newest_output("02_sft", "model.safetensors", base_model=model_path(cfg.model_source))
+    return str(found) if found else Recipe.for_lesson(cfg, lora=False).trained()
+
+
+def lora_adapter(cfg=None) -> str:
+    """Lesson 03's LoRA adapter (a folder with adapter_config.json) for the profile `cfg`: the lesson's
+    own if it ran on the same base model, else the recipe's."""
+    from .models import model_path
+    cfg = cfg or settings("cpu")
+    found = newest_output("03_lora", "adapter_model.safetensors", inside="LoRA", base_model=model_path(cfg.model_source))
+    return str(found) if found else Recipe.for_lesson(cfg, lora=True).trained()
