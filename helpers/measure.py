@@ -8,11 +8,15 @@ class PeakMemory:
     `children=True` of its child processes (a notebook kernel started by the batch runner).
 
     RSS counts everything a process holds (Python, libraries, every model still alive), so free
-    earlier models before measuring one run against another.
+    earlier models before measuring one run against another. With `device="cuda"` it measures what
+    matters there instead: the GPU memory torch allocates (`torch.cuda.max_memory_allocated`), not
+    host RAM. `what` says which of the two the numbers are.
     """
 
-    def __init__(self, interval: float = 0.1, children: bool = False):
+    def __init__(self, interval: float = 0.1, children: bool = False, device: str = "cpu"):
         self.interval, self.children, self.start_gb, self.peak_gb = interval, children, 0.0, 0.0
+        self.on_gpu = device == "cuda"
+        self.what = "GPU memory" if self.on_gpu else "RAM"
         self._stop = threading.Event()
 
     def _resident_gb(self, process) -> float:
@@ -35,6 +39,11 @@ class PeakMemory:
     def __enter__(self):
         import psutil
 
+        if self.on_gpu:
+            import torch
+            torch.cuda.reset_peak_memory_stats()
+            self.start_gb = self.peak_gb = torch.cuda.memory_allocated() / 2**30
+            return self
         process = psutil.Process()
         self.start_gb = self.peak_gb = self._resident_gb(process)
         self._thread = threading.Thread(target=self._sample, args=(process,), daemon=True)
@@ -42,11 +51,15 @@ class PeakMemory:
         return self
 
     def __exit__(self, *exc):
+        if self.on_gpu:
+            import torch
+            self.peak_gb = torch.cuda.max_memory_allocated() / 2**30
+            return
         self._stop.set()
         self._thread.join()
 
     def __repr__(self):
-        return f"peak {self.peak_gb:.2f} GB (held {self.start_gb:.2f} GB before)"
+        return f"{self.what}: peak {self.peak_gb:.2f} GB (held {self.start_gb:.2f} GB before)"
 
 
 def in_fresh_process(function, *args):

@@ -48,3 +48,17 @@ def test_in_fresh_process_runs_elsewhere_and_returns_the_result():
 
     assert in_fresh_process(os.getpid) != os.getpid()
     assert in_fresh_process(divmod, 7, 2) == (3, 1)
+
+
+def test_on_a_gpu_peak_memory_is_the_gpus_not_host_ram(monkeypatch):
+    # mocked CUDA allocator: lesson 03's full / LoRA / QLoRA table must compare GPU memory on a GPU
+    import torch
+    allocated = {"now": 1 * 2**30, "peak": 0}
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda *a: allocated.update(peak=allocated["now"]))
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda *a: allocated["now"])
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda *a: allocated["peak"])
+    with PeakMemory(device="cuda") as memory:
+        allocated["peak"] = 3 * 2**30  # what training allocated on the card at its peak
+    assert (memory.start_gb, memory.peak_gb, memory.what) == (1.0, 3.0, "GPU memory")
+    assert repr(memory).startswith("GPU memory: peak 3.00 GB")
+    assert PeakMemory().what == "RAM"
