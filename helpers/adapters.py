@@ -20,7 +20,7 @@ def next_token_logits(model, tokenizer, prompts) -> torch.Tensor:
         inputs = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, return_tensors="pt",
                                                return_dict=True).to(model.device)
         with torch.no_grad():
-            rows.append(model(**inputs).logits[0].float())  # every position, not just the last
+            rows.append(model(**inputs).logits[0].float().cpu())  # every position; on the CPU, to compare across devices
     return torch.cat(rows)
 
 
