@@ -37,13 +37,13 @@ class PeakMemory:
             self.peak_gb = max(self.peak_gb, self._resident_gb(process))
 
     def __enter__(self):
-        import psutil
-
         if self.on_gpu:
             import torch
             torch.cuda.reset_peak_memory_stats()
             self.start_gb = self.peak_gb = torch.cuda.memory_allocated() / 2**30
             return self
+        import psutil
+
         process = psutil.Process()
         self.start_gb = self.peak_gb = self._resident_gb(process)
         self._thread = threading.Thread(target=self._sample, args=(process,), daemon=True)

@@ -98,11 +98,11 @@ class Settings(dict):
         return f"Settings of profile {self.profile!r}:\n  " + "\n  ".join(r.rstrip() for r in rows)
 
 
-def resolve_profile(profile: str, hardware=None) -> str:
+def resolve_profile(profile: str) -> str:
     """A profile's name, with "auto" replaced by the profile that fits this machine's hardware."""
     if profile == "auto":
         from .hardware import detect_hardware
-        return recommend_profile(hardware or detect_hardware())
+        return recommend_profile(detect_hardware())
     if profile not in PROFILES:
         raise ValueError(f"Unknown profile {profile!r}. Valid profiles: auto (the one that fits this "
                          "machine); " + "; ".join(f"{name} ({PROFILE_NOTES[name]})" for name in PROFILES))

@@ -98,9 +98,10 @@ def run_command(args) -> int:
 
     notebooks = runner.find_notebooks(args.notebooks)
     overrides = {name: runner.parse_value(value) for name, value in args.parameter}
-    run_dir, rows = runner.run_notebooks(notebooks, args.profile, overrides, args.runs_dir, args.timeout)
+    profile = resolve_profile(args.profile)
+    run_dir, rows = runner.run_notebooks(notebooks, profile, overrides, args.runs_dir, args.timeout)
     hardware = detect_hardware()
-    print(f"\nprofile {resolve_profile(args.profile)} on {machine_kind()} ({hardware.name}, {hardware.cpu_cores} cores)")
+    print(f"\nprofile {profile} on {machine_kind()} ({hardware.name}, {hardware.cpu_cores} cores)")
     print("\n".join(runner.summary_lines(rows)))
     print(f"Every metric: {run_dir}/summary.md and summary.csv")
     return 0 if all(row["status"] == "ok" for row in rows) else 1
