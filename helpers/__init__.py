@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # for editors' go-to-definition; at run time each is imported on first use
     from .assets import MissingAssetError, check_assets
+    from .chat_files import DataFileError
     from .data import ConversationError, load_chat_dataset, validate_messages
     from .hardware import detect_hardware
     from .measure import PeakMemory, size_on_disk
@@ -32,6 +33,7 @@ _EXPORTS = {
     "load_model": "models", "model_path": "models", "chat": "models", "complete": "models",
     "count_parameters": "models",
     "load_chat_dataset": "data", "validate_messages": "data", "ConversationError": "data",
+    "DataFileError": "chat_files",
     "check_assets": "assets", "MissingAssetError": "assets",
     "settings": "profiles", "recommend_profile": "profiles", "resolve_profile": "profiles",
     "record_metrics": "records",

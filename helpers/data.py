@@ -15,14 +15,20 @@ def load_chat_dataset(source: str = "offline", config: str | None = None, valida
     """A DatasetDict with "train" and "test" splits of `messages` conversations.
 
     "offline" is the course's own set (1,800 train / 400 test conversations from
-    Natural-Instructions, see helpers/chat_data/README.md); any other value is a Hub dataset name,
-    e.g. "HuggingFaceTB/smoltalk" with config "everyday-conversations".
+    Natural-Instructions, see helpers/chat_data/README.md); a local file or folder (JSONL, JSON,
+    CSV, Parquet: your own data, see `chat_files`) is read with errors that name the file and line;
+    any other value is a Hub dataset name, e.g. "HuggingFaceTB/smoltalk" with config
+    "everyday-conversations".
     """
     from datasets import load_dataset
+
+    from .chat_files import is_local, load_chat_files
 
     if source == "offline":
         files = {split: str(CHAT_DATA / f"{split}.jsonl") for split in ("train", "test")}
         dataset = load_dataset("json", data_files=files)
+    elif is_local(source):
+        return load_chat_files(source, validate)  # validated row by row, so errors name the line
     else:
         dataset = load_dataset(source, config)
     if validate:
@@ -92,12 +98,19 @@ def _message_problem(message, position: int, previous: str | None) -> str | None
             return f"has no '{key}' key (it has {sorted(message)}). Fix: add '{key}'."
     role, content = message["role"], message["content"]
     if role not in ROLES:
-        hint = f"did you mean '{ROLE_FIXES[role.lower()]}'?" if str(role).lower() in ROLE_FIXES else \
-            f"use one of {', '.join(ROLES)}."
-        return f"unknown role {role!r}. Fix: {hint}"
+        return f"unknown role {role!r}. Fix: {_role_hint(role)}"
     calls_tool_only = message.get("tool_calls") and content in (None, "")  # needs no text
     return (None if calls_tool_only else _content_problem(role, content)) or \
         _order_problem(role, position, previous)
+
+
+def _role_hint(role) -> str:
+    key = str(role).strip().lower()
+    if key in ROLES:
+        return f"did you mean '{key}'? Roles are lower case, without spaces."
+    if key in ROLE_FIXES:
+        return f"did you mean '{ROLE_FIXES[key]}'?"
+    return f"use one of {', '.join(ROLES)}."
 
 
 def _content_problem(role: str, content) -> str | None:
@@ -123,3 +136,33 @@ def _order_problem(role: str, position: int, previous: str | None) -> str | None
     if role == "tool" and previous not in ("assistant", "tool"):
         return "a tool result must follow the assistant's tool call. Fix: add the assistant message with tool_calls first."
     return None
+
+
+def truncation_report(conversations, tokenizer, max_length: int) -> dict:
+    """Count, before training, the conversations that `max_length` cuts, and those it cuts before
+    their first assistant reply: with the loss on the replies, those teach nothing.
+
+    Returns counts and the indices of the conversations that would teach nothing (to filter them).
+    """
+    conversations = list(conversations)
+    first_reply = [next((i for i, m in enumerate(c) if m["role"] == "assistant"), len(c)) for c in conversations]
+    whole = tokenizer.apply_chat_template(conversations, tokenize=False)
+    prompts = tokenizer.apply_chat_template([c[:i] for c, i in zip(conversations, first_reply)],
+                                            tokenize=False, add_generation_prompt=True)
+    lengths = [len(ids) for ids in tokenizer(whole, add_special_tokens=False)["input_ids"]]
+    before_reply = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
+    nothing = [i for i, n in enumerate(before_reply) if n >= max_length]
+    return {"conversations": len(lengths), "max_length": max_length, "longest": max(lengths, default=0),
+            "cut": sum(n > max_length for n in lengths), "teach_nothing": len(nothing),
+            "teach_nothing_indices": nothing}
+
+
+def describe_truncation(report: dict) -> str:
+    """One sentence for a `truncation_report`, with the fix when anything is cut."""
+    text = (f"{report['cut']} of {report['conversations']:,} conversations are longer than max_length="
+            f"{report['max_length']} tokens (longest: {report['longest']})")
+    if not report["cut"]:
+        return text + "; nothing is cut."
+    return (text + f" and lose their end; {report['teach_nothing']} of them are cut before the first "
+            "assistant reply and would teach nothing. Fix: raise max_length, or leave those out (their "
+            "indices are the report's teach_nothing_indices).")
