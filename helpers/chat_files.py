@@ -130,7 +130,7 @@ def _parse_json(text: str, path: Path, where: str | None, rule: str):
         return json.loads(text)
     except json.JSONDecodeError as e:
         place = where or f"line {e.lineno}"
-        raise DataFileError(f"{path}, {place}: not valid JSON ({e.msg} at column {e.colno}). "
+        raise DataFileError(f"{path}, {place}: not valid JSON ({e.msg}, column {e.colno}). "
                             f"Fix: {rule}; check quotes, commas and brackets there.") from None
 
 

@@ -66,7 +66,7 @@ def test_a_folder_gives_its_train_and_test_files(tmp_path):
 def test_a_broken_jsonl_line_is_named(tmp_path):
     path = tmp_path / "chats.jsonl"
     path.write_text(json.dumps({"messages": HI}) + '\n{"messages": [{"role": "user"\n')
-    assert error_of(path) == (f"{path}, line 2: not valid JSON (Expecting ',' delimiter at column 30). "
+    assert error_of(path) == (f"{path}, line 2: not valid JSON (Expecting ',' delimiter, column 30). "
                               "Fix: each line must be one complete JSON object; check quotes, commas and "
                               "brackets there.")
 

@@ -104,6 +104,10 @@ def run_command(args) -> int:
     print(f"\nprofile {profile} on {machine_kind()} ({hardware.name}, {hardware.cpu_cores} cores)")
     print("\n".join(runner.summary_lines(rows)))
     print(f"Every metric: {run_dir}/summary.md and summary.csv")
+    if rows and rows[-1]["status"] == "interrupted":
+        print(f"Interrupted in {rows[-1]['notebook']}; the finished notebooks and their rows are kept. "
+              f"To run the rest:\n    {runner.rest_command(notebooks, rows, profile, overrides)}")
+        return 130  # the shell's status for a run stopped by Ctrl-C
     return 0 if all(row["status"] == "ok" for row in rows) else 1
 
 
@@ -114,7 +118,8 @@ def sweep_command(args) -> int:
     grid = parse_grid(args.grid)
     overrides = {name: runner.parse_value(value) for name, value in args.parameter}
     job = args.job or f"sweep-{notebook.stem.split('_')[0]}-{'-'.join(grid)}"
-    job_dir, rows = run_sweep(notebook, grid, args.profile, overrides, Path(args.runs_dir) / job, args.timeout)
+    with runner.interrupt_on_sigterm():
+        job_dir, rows = run_sweep(notebook, grid, args.profile, overrides, Path(args.runs_dir) / job, args.timeout)
     print(f"\nSummary ({job_dir}/summary.md, plot: sweep.png):\n" + (job_dir / "summary.md").read_text())
     return 0 if all(row["status"] == "ok" for row in rows) else 1
 

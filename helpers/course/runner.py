@@ -2,7 +2,10 @@
 import ast
 import csv
 import os
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -70,44 +73,126 @@ def first_free_dir(root: Path, stem: str, suffixes) -> Path:
 
 
 def run_notebook(notebook: Path, out: Path, parameters: dict, timeout=None) -> dict:
-    """Execute one notebook into `out`; never raises for a failing notebook, reports it instead."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
+    """Execute one notebook into `out`; never raises for a failing notebook, reports it instead.
 
-    start, status, error = time.perf_counter(), "ok", ""
-    try:
-        with PeakMemory(interval=0.5, children=True) as memory:
-            papermill.execute_notebook(str(notebook), str(out), parameters=parameters, cwd=str(out.parent),
-                                       progress_bar=True, execution_timeout=timeout)
-    except PapermillExecutionError as e:
-        first_line = (e.source or "").strip().splitlines()[:1] or [""]
-        status, error = "failed", f"cell {e.cell_index} `{first_line[0][:60]}`: {e.ename}: {e.evalue}"
-    except Exception as e:  # a kernel that died or timed out: the other notebooks still run
-        status, error = "failed", f"{type(e).__name__}: {e}"
+    Ctrl-C interrupts the running cell and returns the row with status "interrupted"."""
+    start = time.perf_counter()
+    with PeakMemory(interval=0.5, children=True) as memory:
+        status, error = execute_interruptibly(notebook, out, parameters, timeout)
     metrics = read_metrics(out) if out.exists() else {}
     return {"notebook": notebook.stem, "status": status, "seconds": round(time.perf_counter() - start, 1),
             "peak_memory_gb": round(memory.peak_gb, 2), **metrics, "error": error}
 
 
+def execute_interruptibly(notebook: Path, out: Path, parameters: dict, timeout=None) -> tuple:
+    """(status, error) of papermill run in a worker thread.
+
+    In the main thread nbclient replaces Python's Ctrl-C handling with its own, which left the cell
+    running to its end; from a worker thread it cannot, so Ctrl-C (or SIGTERM, see
+    `interrupt_on_sigterm`) reaches this wait, which interrupts the kernel and keeps its notebook."""
+    outcome, finished = {}, threading.Event()
+    threading.Thread(target=_execute, args=(notebook, out, parameters, timeout, outcome, finished),
+                     daemon=True).start()
+    try:
+        while not finished.wait(0.2):  # an Event, not Thread.join: a Ctrl-C inside join() can mark a
+            pass                       # running thread as finished (Python before 3.13)
+    except KeyboardInterrupt:
+        _stop_kernel(finished)
+        return "interrupted", "stopped by Ctrl-C; the executed notebook shows where"
+    return outcome["status"], outcome["error"]
+
+
+def _execute(notebook: Path, out: Path, parameters: dict, timeout, outcome: dict, finished) -> None:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    status, error = "ok", ""
+    try:
+        papermill.execute_notebook(str(notebook), str(out), parameters=parameters, cwd=str(out.parent),
+                                   progress_bar=True, execution_timeout=timeout)
+    except PapermillExecutionError as e:
+        first_line = (e.source or "").strip().splitlines()[:1] or [""]
+        status, error = "failed", f"cell {e.cell_index} `{first_line[0][:60]}`: {e.ename}: {e.evalue}"
+    except Exception as e:  # a kernel that died or timed out: the other notebooks still run
+        status, error = "failed", f"{type(e).__name__}: {e}"
+    finally:
+        outcome.update(status=status, error=error)
+        finished.set()
+
+
+def _stop_kernel(finished, grace: float = 10) -> None:
+    """Interrupt the kernels this process started (they run in a session of their own, so the
+    terminal's Ctrl-C never reaches them), and kill them if the cell does not stop within `grace` s."""
+    import psutil
+
+    kernels = [p for p in psutil.Process().children(recursive=True) if "ipykernel" in " ".join(_cmdline(p))]
+    for sig in (signal.SIGINT, signal.SIGKILL):
+        for kernel in kernels:
+            try:
+                kernel.send_signal(sig)
+            except psutil.Error:
+                pass
+        if finished.wait(grace):  # papermill has written the notebook, with the interrupted cell's traceback
+            return
+
+
+def _cmdline(process) -> list:
+    try:
+        return process.cmdline()
+    except Exception:  # psutil.Error: the process ended meanwhile
+        return []
+
+
+@contextmanager
+def interrupt_on_sigterm():
+    """Treat SIGTERM (a batch system's stop, `kill`) like Ctrl-C while notebooks run."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def run_notebooks(notebooks: list, profile: str = "auto", overrides: dict | None = None,
                   runs_root="runs", timeout=None) -> tuple:
-    """Run each notebook with the profile and overrides; returns (run folder, summary rows)."""
+    """Run each notebook with the profile and overrides; returns (run folder, summary rows).
+
+    The summary is rewritten after each notebook, so a run stopped any way keeps every finished row;
+    Ctrl-C stops at the running notebook (its row says "interrupted") and runs no more."""
     overrides = overrides or {}
     profile = resolve_profile(profile)  # "auto" becomes a name; an unknown one is refused before anything runs
     check_overrides(notebooks, overrides)
     if profile == "cpu":
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the offline profile must never wait on the network
-    run_dir = new_run_dir(Path(runs_root), profile)
+    run_dir = new_run_dir(Path(runs_root).resolve(), profile)  # absolute: papermill changes the working folder
     rows = []
-    for i, notebook in enumerate(notebooks, 1):
-        own = notebook_parameters(notebook)
-        parameters = {"profile": profile, **{k: v for k, v in overrides.items() if k in own}}
-        print(f"[{i}/{len(notebooks)}] {notebook.stem} (profile {profile}) ...", flush=True)
-        row = run_notebook(notebook, run_dir / notebook.name, parameters, timeout)
-        print(f"      {row['status']} in {row['seconds']} s {row['error']}", flush=True)
-        rows.append(row)
-    write_summary(run_dir, rows)
+    with interrupt_on_sigterm():
+        for i, notebook in enumerate(notebooks, 1):
+            own = notebook_parameters(notebook)
+            parameters = {"profile": profile, **{k: v for k, v in overrides.items() if k in own}}
+            print(f"[{i}/{len(notebooks)}] {notebook.stem} (profile {profile}) ...", flush=True)
+            row = run_notebook(notebook, run_dir / notebook.name, parameters, timeout)
+            print(f"      {row['status']} in {row['seconds']} s {row['error']}", flush=True)
+            rows.append(row)
+            write_summary(run_dir, rows)
+            if row["status"] == "interrupted":
+                break
     return run_dir, rows
+
+
+def rest_command(notebooks: list, rows: list, profile: str, overrides: dict) -> str:
+    """The command that runs the notebooks an interrupted run did not finish."""
+    lessons = COURSE_ROOT / "notebooks"
+    rest = [nb.stem if nb.parent.resolve() == lessons.resolve() else str(nb) for nb in notebooks[len(rows) - 1:]]
+    options = [f"--profile {profile}"] + [f"-p {name} {value!r}" if isinstance(value, str) and " " in value
+                                          else f"-p {name} {value}" for name, value in overrides.items()]
+    return "python -m helpers run " + " ".join(rest + options)
 
 
 def write_summary(run_dir: Path, rows: list, first=()) -> None:

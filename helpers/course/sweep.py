@@ -84,6 +84,9 @@ def run_sweep(notebook: Path, grid: dict, profile="auto", overrides=None, job_di
         (folder / "result.json").write_text(json.dumps(row, indent=1))
         print(f"      {row['status']} in {row['seconds']} s {row['error']}", flush=True)
         rows.append(row)
+        if row["status"] == "interrupted":
+            print("Interrupted: run the same command again to resume; finished points are kept.", flush=True)
+            break
     write_summary(job_dir, rows, first=[*grid, "folder"])
     plot_sweep(job_dir, rows, grid)
     return job_dir, rows

@@ -1,6 +1,9 @@
 import csv
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -101,3 +104,34 @@ def test_colab_setup_installs_the_pinned_stack_but_keeps_colabs_torch():
     requirements = colab_requirements()
     assert "trl==1.16.0" in requirements and "peft==0.21.2" in requirements
     assert not any(r.startswith("torch") or "pytest" in r for r in requirements)
+
+
+@pytest.mark.slow  # executes notebooks
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_stops_the_run_keeps_finished_rows_and_says_how_to_run_the_rest(tmp_path, make_notebook, stop):
+    first = make_notebook(tmp_path / "01_quick.ipynb", "print('quick')")
+    slow = make_notebook(tmp_path / "02_slow.ipynb", "import time\nfor _ in range(600):\n    time.sleep(1)")
+    never = make_notebook(tmp_path / "03_never.ipynb", "print('never')")
+    runs = tmp_path / "runs"
+    # a session of its own, as a terminal's foreground job: the signal goes to the whole process group
+    run = subprocess.Popen([sys.executable, "-m", "helpers", "run", str(first), str(slow), str(never), "--profile",
+                            "cpu", "-p", "steps", "2", "--runs-dir", str(runs)], cwd=tmp_path,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while not list(runs.glob("*/summary.csv")) and time.time() < deadline:  # written as each notebook ends
+            time.sleep(0.2)
+        time.sleep(3)  # into the slow notebook's loop
+        stopped = time.time()
+        os.killpg(run.pid, stop)
+        output, _ = run.communicate(timeout=60)
+        took = time.time() - stopped
+    finally:
+        run.kill()
+    assert run.returncode == 130 and took < 20, (run.returncode, took, output)
+    (run_dir,) = runs.iterdir()
+    rows = list(csv.DictReader(open(run_dir / "summary.csv")))
+    assert [(r["notebook"], r["status"]) for r in rows] == [("01_quick", "ok"), ("02_slow", "interrupted")]
+    assert "KeyboardInterrupt" in (run_dir / "02_slow.ipynb").read_text()
+    assert not (run_dir / "03_never.ipynb").exists()
+    assert f"python -m helpers run {slow} {never} --profile cpu -p steps 2" in output
