@@ -1,6 +1,8 @@
 # make course : set up and run every lesson on the bundled offline model (the main job)
 # make test   : set up and run the tests (unit tests + every notebook executed by nbval)
 # make test-fast : the unit tests that load no model and execute no notebook (a few minutes)
+# make test-latest : the unit tests and lessons 00-01 on the newest transformers, trl, peft, datasets,
+#                    accelerate and lighteval, in .venv-latest (what a learner who upgrades gets)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -11,13 +13,17 @@ TORCH_PIP_ARGS ?=
 # comparison; WITH_BASE_MODEL=0 skips it and the lesson says what it leaves out.
 WITH_BASE_MODEL ?= 1
 
-.PHONY: setup course test test-fast lab clean-runs chromium
+.PHONY: setup course test test-fast test-latest lab clean-runs chromium
 
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt helpers/assets.py
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "The course needs Python 3.11 or newer (transformers and trl require it); $(PYTHON) is" \
+	    "$$($(PYTHON) --version 2>&1 || echo missing). Install Python 3.11+ and run: make setup PYTHON=python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install $(TORCH_PIP_ARGS) torch==2.13.0
 	$(PY) -m pip install -c requirements/constraints.txt -e ".[test]"
 	$(PY) -m helpers assets --install $(if $(filter 1,$(WITH_BASE_MODEL)),--with-base-model)
+	$(PY) -m helpers git-filter
 	touch $@
 
 setup: $(VENV)/.installed
@@ -36,6 +42,9 @@ test: setup chromium
 
 test-fast: setup
 	$(PY) -m pytest -m "not slow" --durations=10 tests
+
+test-latest: setup
+	$(PY) -m helpers test-latest --python $(PYTHON) --torch-pip-args="$(TORCH_PIP_ARGS)"
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks

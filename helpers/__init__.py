@@ -11,10 +11,24 @@
   generated exercise notebooks, the Colab cells); no lesson imports it.
 """
 import importlib
+import os
 import pkgutil
+import sys
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+
+
+def _hub_telemetry_off_unless_asked() -> None:
+    """The lessons send the Hub no usage telemetry unless a learner sets HF_HUB_DISABLE_TELEMETRY=0
+    (before starting Jupyter, or before `import helpers`)."""
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    constants = sys.modules.get("huggingface_hub.constants")  # a lesson may import transformers first,
+    if constants is not None:                                  # which reads the variable once
+        constants.HF_HUB_DISABLE_TELEMETRY = constants._is_true(os.environ["HF_HUB_DISABLE_TELEMETRY"])
+
+
+_hub_telemetry_off_unless_asked()
 
 if TYPE_CHECKING:  # for editors' go-to-definition; at run time each is imported on first use
     from .assets import MissingAssetError, check_assets

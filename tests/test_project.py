@@ -173,3 +173,15 @@ def test_colab_setup_installs_the_offline_assets_too(monkeypatch):
     assert not any(r.startswith("torch") for r in pinned[pinned.index("-q") + 1:])  # Colab's CUDA torch is kept
     required = [r for a in assets.ASSETS.values() if not a.optional for r in a.requirements]
     assert "--no-deps" in offline and required and all(r in offline for r in required)
+
+
+@pytest.mark.parametrize("setting, disabled", [(None, True), ("0", False), ("1", True)])
+def test_lessons_send_no_hub_telemetry_unless_the_learner_turns_it_on(setting, disabled):
+    # a lesson imports transformers (and so huggingface_hub) before helpers
+    code = ("import huggingface_hub.constants as c, transformers, helpers; "
+            "from huggingface_hub.utils import build_hf_headers; "
+            "print(c.HF_HUB_DISABLE_TELEMETRY, 'torch/' in build_hf_headers()['user-agent'])")  # versions sent only with telemetry
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_DISABLE_TELEMETRY", "DO_NOT_TRACK", "DISABLE_TELEMETRY")}
+    env |= {"HF_HUB_DISABLE_TELEMETRY": setting} if setting is not None else {}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert result.stdout.split() == [str(disabled), str(not disabled)], result.stderr[-500:]

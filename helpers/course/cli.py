@@ -49,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("exercises", help="regenerate exercises/ from solutions/ (strips the solved blocks)")
     commands.add_parser("colab-cells", help="(re)write the Open-in-Colab link and install cell of every notebook")
     commands.add_parser("colab-setup", help="install the pinned stack on Colab, keeping its CUDA torch")
+    latest = commands.add_parser("test-latest", help="build .venv-latest with the newest transformers, trl, peft, "
+                                 "datasets, accelerate and lighteval; run the unit tests and lessons 00-01 there")
+    latest.add_argument("--venv", default=".venv-latest")
+    latest.add_argument("--python", default=sys.executable, help="the Python that creates it")
+    latest.add_argument("--torch-pip-args", default="", help="e.g. '--index-url https://download.pytorch.org/whl/cpu'")
+    commands.add_parser("git-filter", help="strip notebook outputs as they are staged (for editors of the course; "
+                        "make setup runs it)")
 
     return parser
 
@@ -124,9 +131,26 @@ def sweep_command(args) -> int:
     return 0 if all(row["status"] == "ok" for row in rows) else 1
 
 
+def git_filter_command(args) -> int:
+    from .git_filter import install_git_filter
+
+    if install_git_filter():
+        print("git filter installed: notebooks are staged without outputs (nbstripout --keep-id)")
+    else:
+        print("not a git checkout: no git filter installed")
+    return 0
+
+
+def test_latest_command(args) -> int:
+    from .latest import main as test_latest
+
+    return test_latest(args.venv, args.python, args.torch_pip_args.split())
+
+
 COMMANDS = {"run": run_command, "sweep": sweep_command, "grade": grade_command, "assets": assets_command,
             "exercises": write_exercises_command, "colab-cells": colab_cells_command,
-            "colab-setup": lambda args: install_for_colab() or 0}
+            "colab-setup": lambda args: install_for_colab() or 0, "git-filter": git_filter_command,
+            "test-latest": test_latest_command}
 
 
 if __name__ == "__main__":
