@@ -39,7 +39,7 @@ def build(venv: Path, python: str, torch_pip_args: list) -> subprocess.Completed
              pip + [*torch_pip_args, f"torch=={pins()['torch']}"],
              pip + ["--upgrade", *latest_requirements()],
              pip + ["--no-deps", "-e", str(COURSE_ROOT)],
-             [str(venv / "bin" / "python"), "-m", "helpers", "assets", "--install"]]
+             [str(venv / "bin" / "python"), "-m", "helpers", "assets", "--install", "--with-base-model"]]
     for step in steps:
         result = subprocess.run(step, capture_output=True, text=True)
         if result.returncode != 0:
@@ -52,6 +52,23 @@ def installed_versions(venv: Path) -> dict:
     code = f"import importlib.metadata as m, json; print(json.dumps({{n: m.version(n) for n in {names!r}}}))"
     return json.loads(subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True,
                                      text=True, check=True).stdout)
+
+
+def held_back(venv: Path, versions: dict) -> dict:
+    """name -> why pip installed an older release than the newest published one (pip's own words)."""
+    pip = [str(venv / "bin" / "python"), "-m", "pip"]
+    reasons = {}
+    for name in UNPINNED:
+        listing = subprocess.run(pip + ["index", "versions", name], capture_output=True, text=True).stdout
+        newest = re.match(rf"{name} \((.+?)\)", listing.strip())
+        if newest and newest.group(1) != versions[name]:
+            others = [r for r in latest_requirements() if r != name]
+            trial = subprocess.run(pip + ["install", "--dry-run", "-q", f"{name}=={newest.group(1)}", *others],
+                                   capture_output=True, text=True)
+            why = [line for line in trial.stderr.splitlines() if line.startswith("ERROR")][-1:]
+            reasons[name] = f"newest is {newest.group(1)}, not installable with the rest: " + \
+                (why[0][:300] if why else "pip's resolver chose an older one")
+    return reasons
 
 
 def run_checks(venv: Path, report_dir: Path) -> list:
@@ -73,12 +90,13 @@ def run_checks(venv: Path, report_dir: Path) -> list:
     return results
 
 
-def report(versions: dict, results: list) -> str:
+def report(versions: dict, reasons: dict, results: list) -> str:
     pinned = pins()
     lines = ["# The course on today's releases", "",
              f"{datetime.now():%Y-%m-%d %H:%M}, Python {sys.version.split()[0]}", "",
-             "| package | course pin | installed here |", "|---|---|---|"]
-    lines += [f"| {name} | {pinned.get(name, '-')} | {version} |" for name, version in versions.items()]
+             "| package | course pin | installed here | note |", "|---|---|---|---|"]
+    lines += [f"| {name} | {pinned.get(name, '-')} | {version} | {reasons.get(name, '')} |"
+              for name, version in versions.items()]
     for name, status, verdict, tail in results:
         lines += ["", f"## {name}: {status}", "", "```", verdict or "(no summary line)", "```"]
         if status != "ok":
@@ -98,7 +116,8 @@ def main(venv=".venv-latest", python=sys.executable, torch_pip_args=()) -> int:
     else:
         print("Running the unit tests and lessons 00-01 there ...", flush=True)
         results = run_checks(venv, report_dir)
-        text = report(installed_versions(venv), results)
+        versions = installed_versions(venv)
+        text = report(versions, held_back(venv, versions), results)
     (report_dir / "report.md").write_text(text)
     print(text + f"\n(saved as {report_dir / 'report.md'})")
     return 0 if results and all(status == "ok" for _, status, _, _ in results) else 1
