@@ -6,10 +6,26 @@ import transformers.integrations.peft
 from helpers import versions
 
 
-def test_the_course_pins_fit_together(capsys):
-    assert versions.adapter_methods_problem() is None
+def transformers_add_adapter_works() -> bool:
+    """Ask transformers itself, on a tiny model built from a config (no download)."""
+    from peft import LoraConfig
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tiny = LlamaForCausalLM(LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                        num_attention_heads=2, num_key_value_heads=2, vocab_size=64))
+    try:
+        tiny.add_adapter(LoraConfig(r=2, target_modules=["q_proj"]))
+        return True
+    except ValueError:
+        return False
+
+
+def test_the_verdict_on_the_installed_pair_is_what_transformers_does(capsys):
+    # on the course's pins both work; under `make test-latest` (transformers 5.24, peft 0.21.2) both say no
+    works = transformers_add_adapter_works()
+    assert (versions.adapter_methods_problem() is None) == works
     versions.print_adapter_support()
-    assert capsys.readouterr().out.startswith("transformers 5.23.0 and peft 0.21.2: PeftModel and")
+    assert capsys.readouterr().out.startswith("transformers " if works else "Warning: transformers ")
 
 
 def test_an_upgraded_transformers_that_needs_an_unpublished_peft_is_named_with_the_fix(monkeypatch, capsys):
