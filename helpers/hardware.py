@@ -71,13 +71,16 @@ def cuda_has_bf16_units() -> bool:
 
 def machine_kind() -> str:
     """The kind of machine a time was measured on: "gpu", "mps", "cpu-bf16" (AMX or AVX512-BF16 units),
-    "cpu-avx512", "cpu-avx2" or "cpu-other". Times differ by up to 4x between the CPU kinds."""
+    "cpu-avx512", "cpu-avx2", "cpu-other", or "cpu-avx2-emulated" (a CPU with AVX-512 run with torch
+    limited to AVX2, see `_cpu_has_bf16`). Times differ by up to 4x between the CPU kinds."""
     device = detect_hardware().device
     if device != "cpu":
         return "gpu" if device == "cuda" else device
+    flags = set(_cpu_flags().split())
+    if "avx512f" in flags and "AVX512" not in _torch_cpu_capability():
+        return "cpu-avx2-emulated"
     if _cpu_has_bf16():
         return "cpu-bf16"
-    flags = set(_cpu_flags().split())
     return "cpu-avx512" if "avx512f" in flags else "cpu-avx2" if "avx2" in flags else "cpu-other"
 
 
@@ -95,7 +98,15 @@ def _cpu_flags() -> str:
 
 
 def _cpu_has_bf16() -> bool:
-    return "avx512_bf16" in _cpu_flags() or "amx_bf16" in _cpu_flags()
+    """bf16 units that torch uses. Started with ATEN_CPU_CAPABILITY=avx2 (and ONEDNN_MAX_CPU_ISA=AVX2,
+    MKL_ENABLE_INSTRUCTIONS=AVX2), torch leaves them alone, and so does the course: a CPU with them
+    then trains like one without (fp32), which is how the AVX2 path is measured on such a machine."""
+    flags = _cpu_flags()
+    return ("avx512_bf16" in flags or "amx_bf16" in flags) and "AVX512" in _torch_cpu_capability()
+
+
+def _torch_cpu_capability() -> str:
+    return torch.backends.cpu.get_cpu_capability()
 
 
 def _cpu_name() -> str:

@@ -44,7 +44,20 @@ def test_machine_kind_names_the_cpus_bf16_and_vector_units(monkeypatch, flags, k
     from helpers import hardware
 
     monkeypatch.setattr(hardware, "_cpu_flags", lambda: f"flags\t\t: {flags}\n")
+    monkeypatch.setattr(hardware, "_torch_cpu_capability", lambda: "AVX512" if "avx512f" in flags else "AVX2")
     assert hardware.machine_kind() == kind
+
+
+def test_torch_limited_to_avx2_makes_a_bf16_cpu_train_in_fp32_and_says_so():
+    import subprocess
+    import sys
+
+    code = ("from helpers import hardware; h = hardware.detect_hardware(); "
+            "print(h.bf16, h.trainer_precision()['bf16'], hardware.machine_kind())")
+    limited = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env={**__import__("os").environ, "ATEN_CPU_CAPABILITY": "avx2"})
+    assert limited.stdout.split()[:2] == ["False", "False"], limited.stderr[-500:]
+    assert limited.stdout.split()[2] in ("cpu-avx2", "cpu-avx2-emulated", "cpu-other")  # whatever this CPU is
 
 
 # CUDA cards mocked on a CPU: what torch reports for a T4, an A100 and an H100 (compute capability, memory).
