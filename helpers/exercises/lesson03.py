@@ -102,3 +102,68 @@ def check_four_bit_estimate(estimate_bytes, model, model_path):
                    f"({error:+.0%}). {linear:,} weights sit in quantized linear layers (lm_head is tied to the "
                    "embeddings and stays unquantized); everything else keeps 4 bytes per number")
     return f"correct: {estimate_bytes / 2**20:.1f} MB predicted, {actual / 2**20:.1f} MB measured"
+
+
+class _Holder(torch.nn.Module):
+    """One linear layer under a name peft can target, for the reference LoRA layer."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.proj = layer
+
+
+def _peft_reference(base, r, alpha):
+    from peft import LoraConfig, get_peft_model
+
+    wrapped_layer = get_peft_model(_Holder(copy.deepcopy(base)), LoraConfig(r=r, lora_alpha=alpha, target_modules=["proj"]))
+    return wrapped_layer.base_model.model.proj
+
+
+def _built(LoRALinear, base, r, alpha):
+    layer = LoRALinear(copy.deepcopy(base), r, alpha)
+    missing = [name for name in ("base", "A", "B", "scaling") if not hasattr(layer, name)]
+    if missing:
+        raise Hint(f"the layer has no {', '.join(missing)}: keep the frozen layer as self.base, the matrices as "
+                   "self.A and self.B (torch.nn.Parameter) and alpha / r as self.scaling")
+    d_out, d_in = base.weight.shape
+    if tuple(layer.A.shape) != (r, d_in) or tuple(layer.B.shape) != (d_out, r):
+        raise Hint(f"A is {tuple(layer.A.shape)} and B {tuple(layer.B.shape)}; for a {d_in} -> {d_out} layer with "
+                   f"r={r}, A is ({r}, {d_in}) (it reads the input) and B ({d_out}, {r}) (it writes the output)")
+    trainable = sorted(name for name, p in layer.named_parameters() if p.requires_grad)
+    if trainable != ["A", "B"]:
+        raise Hint(f"the trainable parameters are {trainable}: only A and B train; freeze the base layer "
+                   "(self.base.requires_grad_(False))")
+    return layer
+
+
+@exercise_check("Exercise 5 (LoRA from scratch)")
+def check_lora_linear(LoRALinear, model):
+    base = model.model.layers[0].self_attn.v_proj  # 576 -> 192: not square, so A and B cannot be swapped
+    r, alpha = 4, 8
+    layer = _built(LoRALinear, base, r, alpha)
+    x = torch.randn(2, 5, base.in_features, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        if not torch.allclose(layer(x), base(x), atol=1e-6):
+            raise Hint("before training the layer must give exactly the base layer's output: start B at zero")
+        if not layer.A.abs().sum() > 0:
+            raise Hint("A starts at zero too, so no gradient can reach A or B: start A random "
+                       "(torch.nn.init.kaiming_uniform_(self.A, a=5 ** 0.5), as peft does)")
+    reference = _peft_reference(base, r, alpha)
+    with torch.no_grad():  # the same A and B in both, B non-zero so the update counts
+        layer.B.normal_(generator=torch.Generator().manual_seed(1))
+        reference.lora_A["default"].weight.copy_(layer.A)
+        reference.lora_B["default"].weight.copy_(layer.B)
+    weights = torch.randn(2, 5, base.out_features, generator=torch.Generator().manual_seed(2))
+    ours, theirs = layer(x), reference(x)
+    if not torch.allclose(ours, theirs, rtol=1e-4, atol=1e-5):
+        raise Hint(f"with the same A and B, peft's LoRA layer gives another output (largest difference "
+                   f"{(ours - theirs).abs().max():.3g}): the output is base(x) + x A^T B^T * alpha / r")
+    (ours * weights).sum().backward()
+    (theirs * weights).sum().backward()
+    for name, mine, peft_grad in (("A", layer.A.grad, reference.lora_A["default"].weight.grad),
+                                  ("B", layer.B.grad, reference.lora_B["default"].weight.grad)):
+        if mine is None or not torch.allclose(mine, peft_grad, rtol=1e-4, atol=1e-5):
+            raise Hint(f"the output matches peft's but the gradient of {name} does not: compute the update "
+                       "with differentiable torch operations on self.A and self.B (no .data, no detach)")
+    return (f"correct: your layer matches peft's LoRA layer in output and in the gradients of A and B "
+            f"({r * (base.in_features + base.out_features):,} trainable parameters on v_proj)")

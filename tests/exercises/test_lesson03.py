@@ -1,7 +1,10 @@
 """Lesson 03 (LoRA and QLoRA) exercise checks: right answers pass, wrong ones get hints that name the fix."""
 
+import pytest
+import torch
+
 from helpers.exercises import lesson03
-from helpers.exercises.checks import FAILED
+from helpers.exercises.checks import FAILED, PASSED
 
 
 def test_lesson03_hints_name_what_is_wrong(offline_model, capsys):
@@ -33,3 +36,63 @@ def test_lesson03_four_bit_estimate_hint_counts_the_linear_weights(offline_model
     everything = sum(p.numel() for p in model.parameters())
     assert lesson03.check_four_bit_estimate(everything // 2, model, helpers.model_path("offline")) == FAILED
     assert "106,168,320 weights sit in quantized linear layers" in capsys.readouterr().out
+
+
+class LoRALinear(torch.nn.Module):
+    def __init__(self, base, r, alpha):
+        super().__init__()
+        self.base = base.requires_grad_(False)
+        self.A = torch.nn.Parameter(torch.empty(r, base.in_features))
+        torch.nn.init.kaiming_uniform_(self.A, a=5 ** 0.5)
+        self.B = torch.nn.Parameter(torch.zeros(base.out_features, r))
+        self.scaling = alpha / r
+
+    def forward(self, x):
+        return self.base(x) + (x @ self.A.T @ self.B.T) * self.scaling
+
+
+class Unscaled(LoRALinear):
+    def forward(self, x):
+        return self.base(x) + x @ self.A.T @ self.B.T
+
+
+class BaseTrains(LoRALinear):
+    def __init__(self, base, r, alpha):
+        super().__init__(base, r, alpha)
+        self.base.requires_grad_(True)
+
+
+class Detached(LoRALinear):
+    def forward(self, x):
+        return self.base(x) + (x @ self.A.detach().T @ self.B.T) * self.scaling
+
+
+class Transposed(LoRALinear):
+    def __init__(self, base, r, alpha):
+        super().__init__(base, r, alpha)
+        self.A = torch.nn.Parameter(torch.zeros(base.out_features, r))
+        self.B = torch.nn.Parameter(torch.randn(r, base.in_features))
+
+
+class BothZero(LoRALinear):
+    def __init__(self, base, r, alpha):
+        super().__init__(base, r, alpha)
+        torch.nn.init.zeros_(self.A)
+
+
+class BRandom(LoRALinear):
+    def __init__(self, base, r, alpha):
+        super().__init__(base, r, alpha)
+        torch.nn.init.normal_(self.B)
+
+
+@pytest.mark.parametrize("answer, hint", [
+    (Unscaled, "peft's LoRA layer gives another output"), (BaseTrains, "freeze the base layer"),
+    (Detached, "the gradient of A does not"), (Transposed, "A is (4, 576) (it reads the input)"),
+    (BothZero, "start A random"), (BRandom, "start B at zero"),
+    (lambda base, r, alpha: base, "keep the frozen layer as self.base")])
+def test_lora_from_scratch_matches_peft_and_each_mistake_gets_its_hint(offline_model, capsys, answer, hint):
+    assert lesson03.check_lora_linear(LoRALinear, offline_model[0]) == PASSED
+    capsys.readouterr()
+    assert lesson03.check_lora_linear(answer, offline_model[0]) == FAILED
+    assert hint in capsys.readouterr().out
