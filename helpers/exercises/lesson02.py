@@ -102,3 +102,50 @@ def check_assistant_only(trainer, share):
     if actual > 0.9:
         raise Hint("almost every token is trained: the mask is not assistant-only")
     return f"correct: only {actual:.0%} of the tokens, the assistant replies, carry a loss"
+
+
+def mask_conversations() -> list:
+    """Three training conversations for exercise 5: one turn, a system message, two turns."""
+    rows = load_chat_dataset("offline")["train"]["messages"]
+    return [next(m for m in rows if len(m) == 2 and m[0]["role"] == "user"),
+            next(m for m in rows if m[0]["role"] == "system"),
+            next(m for m in rows if sum(x["role"] == "assistant" for x in m) == 2)]
+
+
+class _WithoutTheShortcut:
+    """The tokenizer, except that it will not compute the assistant mask for the learner."""
+
+    def __init__(self, tokenizer):
+        self._tokenizer = tokenizer
+
+    def __getattr__(self, name):
+        return getattr(self._tokenizer, name)
+
+    def __call__(self, *args, **kwargs):
+        return self._tokenizer(*args, **kwargs)
+
+    def apply_chat_template(self, *args, **kwargs):
+        if kwargs.get("return_assistant_tokens_mask"):
+            raise Hint("build the mask from the token ids yourself; return_assistant_tokens_mask is what the "
+                       "check compares with")
+        return self._tokenizer.apply_chat_template(*args, **kwargs)
+
+
+@exercise_check("Exercise 5 (build the assistant mask)")
+def check_assistant_mask(assistant_mask, tokenizer):
+    from ..templates import training_template
+
+    for number, messages in enumerate(mask_conversations(), 1):
+        reference = tokenizer.apply_chat_template(messages, chat_template=training_template(), return_dict=True,
+                                                  return_assistant_tokens_mask=True)  # what TRL trains on
+        ids, expected = list(reference["input_ids"]), [int(m) for m in reference["assistant_masks"]]
+        got = [int(bool(m)) for m in assistant_mask(list(ids), _WithoutTheShortcut(tokenizer))]
+        if len(got) != len(ids):
+            raise Hint(f"conversation {number}: {len(got)} mask values for {len(ids)} tokens; give one per token")
+        wrong = next((i for i, (g, e) in enumerate(zip(got, expected)) if g != e), None)
+        if wrong is not None:
+            near = tokenizer.decode(ids[max(0, wrong - 3):wrong + 1])
+            raise Hint(f"conversation {number}, token {wrong} ({tokenizer.decode([ids[wrong]])!r}, after {near!r}) "
+                       f"should be {'trained' if expected[wrong] else 'masked'}: TRL trains each assistant reply and the "
+                       "<|im_end|> that closes it, and nothing else (not the '<|im_start|>assistant' header)")
+    return f"correct: your mask matches TRL's on all three conversations ({sum(expected)} of {len(ids)} tokens trained in the last)"

@@ -1,5 +1,7 @@
 """Lesson 02 (supervised fine-tuning) exercise checks: right answers pass, wrong ones get hints that name the fix."""
 
+import pytest
+
 from helpers.exercises import lesson02
 from helpers.exercises.checks import FAILED, PASSED
 
@@ -56,3 +58,33 @@ def test_lesson02_assistant_only_check_reads_the_real_labels(offline_model, tmp_
         assert lesson02.check_assistant_only(masked, share) == PASSED
     finally:
         tokenizer.chat_template = template
+
+
+def reply_mask(input_ids, tokenizer, header_trained=False, end_trained=True):
+    header = tokenizer.encode("<|im_start|>assistant\n", add_special_tokens=False)
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    mask, in_reply, i = [], False, 0
+    while i < len(input_ids):
+        if input_ids[i:i + len(header)] == header:
+            mask += [int(header_trained)] * len(header)
+            i, in_reply = i + len(header), True
+            continue
+        mask.append(int(in_reply and (end_trained or input_ids[i] != end)))
+        in_reply = in_reply and input_ids[i] != end
+        i += 1
+    return mask
+
+
+@pytest.mark.parametrize("answer, hint", [
+    (lambda ids, t: reply_mask(ids, t, header_trained=True), "should be masked"),
+    (lambda ids, t: reply_mask(ids, t, end_trained=False), "('<|im_end|>', after"),
+    (lambda ids, t: [1] * len(ids), "token 0 ('<|im_start|>'"),
+    (lambda ids, t: reply_mask(ids, t)[:-1], "give one per token"),
+    (lambda ids, t: t.apply_chat_template([{"role": "user", "content": "x"}], return_assistant_tokens_mask=True),
+     "build the mask from the token ids yourself")])
+def test_the_assistant_mask_built_by_hand_matches_trls_and_each_mistake_gets_its_hint(offline_model, capsys, answer, hint):
+    tokenizer = offline_model[1]
+    assert lesson02.check_assistant_mask(reply_mask, tokenizer) == PASSED
+    capsys.readouterr()
+    assert lesson02.check_assistant_mask(answer, tokenizer) == FAILED
+    assert hint in capsys.readouterr().out
