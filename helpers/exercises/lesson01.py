@@ -76,15 +76,11 @@ def check_header_template(template):
     return f"correct: all {len(HEADER_CASES)} conversations render exactly"
 
 
-def trained_token_count(tokenizer, messages=COUNTING) -> int:
-    encoded = tokenizer.apply_chat_template(messages, chat_template=training_template(),
-                                            return_assistant_tokens_mask=True, return_dict=True)
-    return sum(encoded["assistant_masks"])
-
-
 @exercise_check("Exercise 4 (count the trained tokens)")
 def check_trained_tokens(n_trained, tokenizer):
-    expected = trained_token_count(tokenizer)
+    # computed here, at check time: no function a learner can import returns an exercise's answer
+    expected = sum(tokenizer.apply_chat_template(COUNTING, chat_template=training_template(), return_dict=True,
+                                                 return_assistant_tokens_mask=True)["assistant_masks"])
     total = len(tokenizer.apply_chat_template(COUNTING, return_dict=False))
     replies_only = sum(len(tokenizer(m["content"], add_special_tokens=False)["input_ids"])
                        for m in COUNTING if m["role"] == "assistant")

@@ -10,7 +10,7 @@ BUDGET = 1_000_000
 ALL_LINEAR = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 
 
-def wrapped(model, config):
+def _wrapped(model, config):
     from peft import get_peft_model
 
     return get_peft_model(copy.deepcopy(model), config)
@@ -28,7 +28,7 @@ def check_lora_parameters(lora_parameters, attention_total, model):
                 raise Hint(f"lora_parameters({d_in}, {d_out}, {r}) gave {got}, expected {expected}: "
                            f"A is r x d_in and B is d_out x r")
     config = LoraConfig(r=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
-    actual, _ = wrapped(model, config).get_nb_trainable_parameters()
+    actual, _ = _wrapped(model, config).get_nb_trainable_parameters()
     if attention_total != actual:
         raise Hint(f"attention_total={attention_total:,} but peft counts {actual:,}: q_proj and v_proj have "
                    "different shapes, and there is one of each in every decoder layer")
@@ -41,7 +41,7 @@ def check_budget(config, model):
 
     if not isinstance(config, LoraConfig):
         raise Hint(f"give a peft LoraConfig, got {type(config).__name__}")
-    peft_model = wrapped(model, config)
+    peft_model = _wrapped(model, config)
     targeted = {name.split(".")[-1] for name in _lora_modules(peft_model)}
     trainable, _ = peft_model.get_nb_trainable_parameters()
     if targeted != ALL_LINEAR:
@@ -49,7 +49,7 @@ def check_budget(config, model):
                    f"{sorted(ALL_LINEAR - targeted)}")
     if trainable > BUDGET:
         raise Hint(f"{trainable:,} trainable parameters is over the budget of {BUDGET:,}: lower r")
-    bigger = wrapped(model, LoraConfig(r=config.r + 1, target_modules=config.target_modules, task_type="CAUSAL_LM"))
+    bigger = _wrapped(model, LoraConfig(r=config.r + 1, target_modules=config.target_modules, task_type="CAUSAL_LM"))
     if bigger.get_nb_trainable_parameters()[0] <= BUDGET:
         raise Hint(f"r={config.r} fits, but r={config.r + 1} would fit too: use the largest rank that fits")
     return f"correct: r={config.r} on every linear layer trains {trainable:,} parameters"
@@ -67,23 +67,13 @@ def check_scaling(alpha_for_r32, alpha_for_rslora_r16, model):
 
     for alpha, r, rslora in ((alpha_for_r32, 32, False), (alpha_for_rslora_r16, 16, True)):
         config = LoraConfig(r=r, lora_alpha=alpha, use_rslora=rslora, target_modules=["q_proj"], task_type="CAUSAL_LM")
-        layer = wrapped(model, config).base_model.model.model.layers[0].self_attn.q_proj
+        layer = _wrapped(model, config).base_model.model.model.layers[0].self_attn.q_proj
         scaling = layer.scaling["default"]
         if abs(scaling - 2.0) > 1e-6:
             rule = "alpha / sqrt(r)" if rslora else "alpha / r"
             raise Hint(f"r={r}{' with use_rslora' if rslora else ''}, lora_alpha={alpha} scales the update by "
                        f"{scaling:g}, not 2: the scale is {rule}")
     return "correct: both adapters scale their update by 2, like r=8 with lora_alpha=16"
-
-
-def four_bit_footprint(model_path) -> int:
-    """The memory footprint (bytes) of the model loaded in 4-bit NF4, as transformers reports it."""
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
-
-    quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                      bnb_4bit_compute_dtype=torch.float32)
-    model = AutoModelForCausalLM.from_pretrained(model_path, quantization_config=quantization, dtype=torch.float32)
-    return model.get_memory_footprint()
 
 
 @exercise_check("Exercise 4 (predict the 4-bit size)")
@@ -93,7 +83,11 @@ def check_four_bit_estimate(estimate_bytes, model, model_path):
     problem = four_bit_problem()
     if problem:
         raise Hint(f"this machine cannot load 4-bit models to check against ({problem})")
-    actual = four_bit_footprint(model_path)
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
+    actual = AutoModelForCausalLM.from_pretrained(model_path, quantization_config=quantization,  # at check time
+                                                  dtype=torch.float32).get_memory_footprint()
     error = (estimate_bytes - actual) / actual
     if abs(error) > 0.01:
         linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear)

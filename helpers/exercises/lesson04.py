@@ -1,4 +1,6 @@
 """The exercises of lesson 04 (adapters): their data and their self-checks."""
+from contextlib import contextmanager
+
 import torch
 
 from ..adapters import peft_layers, verify_merge
@@ -46,11 +48,26 @@ def check_answer_in_style(answer, model, tokenizer):
     return "correct: every reply came in the style asked for, e.g. " + " | ".join(f"{s}: {r!r}" for s, r in first.items())
 
 
+def _not_the_reference(*args, **kwargs):
+    raise Hint("lesson04.adapter_model is the check's own reference: write the loading yourself")
+
+
+@contextmanager
+def _reference_refused():
+    """While the learner's function runs, any call of adapter_model (however it was imported) says so."""
+    code, adapter_model.__code__ = adapter_model.__code__, _not_the_reference.__code__
+    try:
+        yield
+    finally:
+        adapter_model.__code__ = code
+
+
 @exercise_check("Exercise 2 (load an adapter the chapter's way)")
 def check_loaded(load_with_adapter, adapter_dir, tokenizer):
     from peft import PeftModel
 
-    model = load_with_adapter(adapter_dir)
+    with _reference_refused():
+        model = load_with_adapter(adapter_dir)
     if not isinstance(model, PeftModel):
         raise Hint(f"got a {type(model).__name__}: wrap the base model with PeftModel.from_pretrained(base, adapter_dir)")
     if not peft_layers(model):
@@ -64,14 +81,10 @@ def check_loaded(load_with_adapter, adapter_dir, tokenizer):
     return f"correct: {got[0]!r}"
 
 
-def merged_q_proj(adapter_dir) -> torch.Tensor:
-    """Layer 0's q_proj weight after merge_and_unload (the reference for exercise 3)."""
-    return adapter_model(adapter_dir).merge_and_unload().model.layers[0].self_attn.q_proj.weight.detach()
-
-
 @exercise_check("Exercise 3 (merge one layer by hand)")
 def check_merged_weight(merged_weight, adapter_dir):
-    expected = merged_q_proj(adapter_dir)
+    merged = adapter_model(adapter_dir).merge_and_unload()  # peft's own merge, at check time
+    expected = merged.model.layers[0].self_attn.q_proj.weight.detach()
     if not isinstance(merged_weight, torch.Tensor) or merged_weight.shape != expected.shape:
         shape = getattr(merged_weight, "shape", None)
         raise Hint(f"expected a tensor of shape {tuple(expected.shape)} (like W), got {shape}: B @ A, not A @ B")

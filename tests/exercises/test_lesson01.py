@@ -33,7 +33,10 @@ def test_exercise_3_reports_the_failing_case(capsys):
 
 def test_exercise_4_hints_at_the_closing_token(offline_model, capsys):
     tokenizer = offline_model[1]
-    expected = lesson01.trained_token_count(tokenizer)
+    from helpers.templates import training_template
+
+    expected = sum(tokenizer.apply_chat_template(lesson01.COUNTING, chat_template=training_template(), return_dict=True,
+                                                 return_assistant_tokens_mask=True)["assistant_masks"])
     assert expected == 7  # "Chat." and "Chien." plus two <|im_end|>
     assert lesson01.check_trained_tokens(expected - 2, tokenizer) == FAILED
     assert "closing <|im_end|> is trained too" in capsys.readouterr().out

@@ -24,6 +24,11 @@ def test_lesson04_hints(offline_model, tmp_path, capsys):
     assert "layers are still 4-bit" in capsys.readouterr().out
     assert lesson04.check_loaded(lambda folder: reference.base_model.model, tmp_path, offline_model[1]) == FAILED
     assert "wrap the base model with PeftModel.from_pretrained" in capsys.readouterr().out
+    from helpers.exercises.lesson04 import adapter_model  # the check's reference, however it is imported
+    for shortcut in (adapter_model, lambda folder: lesson04.adapter_model(folder)):
+        assert lesson04.check_loaded(shortcut, tmp_path, offline_model[1]) == FAILED
+        assert "the check's own reference: write the loading yourself" in capsys.readouterr().out
+    assert type(lesson04.adapter_model(tmp_path)).__name__.startswith("PeftModel")  # and it is put back
 
 
 def test_lesson04_style_hints_say_how_to_switch(capsys):

@@ -50,3 +50,20 @@ def test_strip_solutions_keeps_the_placeholder_and_refuses_broken_markers():
         strip_solutions("# BEGIN SOLUTION -> a = ...\na = 1")
     with pytest.raises(ValueError, match="without BEGIN"):
         strip_solutions("a = 1\n# END SOLUTION")
+
+
+def test_no_function_a_learner_imports_returns_an_exercises_answer():
+    # Each exercise module offers its checks and the data the exercises read, nothing that computes an
+    # answer: the checks compute their references at check time. adapter_model is exercise 04-4's reference
+    # model and 04-2's answer; check_loaded refuses it while the learner's function runs (test_lesson04.py).
+    import inspect
+
+    from helpers.exercises import lesson01, lesson02, lesson03, lesson04, lesson05
+
+    offered = {module.__name__.rsplit(".", 1)[-1]: {name for name, value in vars(module).items()
+                                                     if inspect.isfunction(value) and value.__module__ == module.__name__
+                                                     and not name.startswith(("_", "check_"))}
+               for module in (lesson01, lesson02, lesson03, lesson04, lesson05)}
+    assert offered == {"lesson01": set(), "lesson02": {"alpaca_rows", "conversation_lengths", "mask_conversations"},
+                       "lesson03": set(), "lesson04": {"held_out_prompts", "adapter_model", "merge_into_4bit"},
+                       "lesson05": {"mmlu_data"}}
