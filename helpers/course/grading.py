@@ -5,10 +5,21 @@ checked for tampering (a check cell edited or deleted, or a helpers function rep
 the reference check cells restored and a time limit per cell, and read back through the results
 the checks store in their outputs (`helpers.exercises.checks`). A crash, hang or tampering is reported in
 the table; it never stops the batch, and the students' files are never modified.
+
+Replaced helpers are caught at run time: before each check cell the grader runs a cell of its own
+that digests the code of every course function loaded in the kernel (a function's code and the
+functions its closure holds) and compares it with a fresh import in the grader's process, so
+`lesson01.check_x = ...`, `vars(lesson01)[...] = ...`, edits through `__dict__` and a swapped
+closure are all reported, whatever the source text looks like.
 """
 import ast
+import functools
+import importlib
+import json
 import re
+import sys
 import time
+import types
 from pathlib import Path
 
 import nbformat
@@ -18,6 +29,46 @@ from .runner import write_table
 from ..exercises.checks import MIME, PASSED
 
 EXERCISES_DIR = COURSE_ROOT / "exercises"
+INTEGRITY_MIME = "application/vnd.fine-tuning-course.integrity+json"
+INTEGRITY = "integrity-"  # the id prefix of the grader's own cells
+# Runs in the grader and, inside each integrity cell, in the student's kernel: the same digest both sides.
+DIGEST_SOURCE = """
+def _digest(function):
+    import hashlib, types
+
+    def add(code, into):  # what the code does, not how marshal happens to lay it out in this process
+        into.update(code.co_code)
+        into.update(repr((code.co_name, code.co_names, code.co_varnames, code.co_freevars)).encode())
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                add(const, into)
+            else:
+                into.update(repr(sorted(map(repr, const)) if isinstance(const, frozenset) else const).encode())
+
+    into = hashlib.sha256()
+    add(function.__code__, into)
+    for cell in function.__closure__ or ():
+        try:
+            if isinstance(cell.cell_contents, types.FunctionType):
+                add(cell.cell_contents.__code__, into)
+        except ValueError:  # an empty cell
+            pass
+    return into.hexdigest()
+
+
+def _changed(expected):
+    import sys, types
+    changed = []
+    for key, digest in expected.items():
+        module_name, _, name = key.partition(":")
+        module = sys.modules.get(module_name)
+        if module is None:
+            continue
+        function = module.__dict__.get(name)
+        if not isinstance(function, types.FunctionType) or _digest(function) != digest:
+            changed.append(module_name.removeprefix("helpers.") + "." + name)
+    return changed
+"""
 TODO = "# TODO: your answer"
 COLUMNS = ["student", "notebook", "exercise", "result", "hint", "notebook_status", "seconds", "file"]
 
@@ -80,6 +131,39 @@ def _replaces_helpers(source: str) -> bool:
                for t in targets) or "setattr(" in source
 
 
+@functools.lru_cache(maxsize=1)
+def genuine_digests() -> dict:
+    """"module:function" -> digest, for every function of the course modules the exercises load."""
+    scope = {}
+    exec(DIGEST_SOURCE, scope)
+    for n in range(1, 6):
+        importlib.import_module(f"helpers.exercises.lesson0{n}")
+    return {f"{name}:{attribute}": scope["_digest"](value)
+            for name, module in list(sys.modules.items())
+            if name.startswith("helpers.") and not name.startswith("helpers.course")
+            for attribute, value in vars(module).items()
+            if isinstance(value, types.FunctionType) and value.__module__ == name}
+
+
+def integrity_cell(check_id: str, digests: dict):
+    """The grader's own cell, run just before a check: which course functions are not the course's?"""
+    source = (f"# The grader's own cell: is every course function still the course's own?\n"
+              f"__import__('IPython').display.display({{{INTEGRITY_MIME!r}: {{'changed': (lambda scope: (exec("
+              f"{DIGEST_SOURCE!r}, scope), scope['_changed']({json.dumps(digests)}))[1])({{}})}}}}, raw=True)")
+    return nbformat.v4.new_code_cell(source, id=f"{INTEGRITY}{check_id}")
+
+
+def with_integrity_cells(notebook, reference, digests: dict):
+    checks = {c.get("id") for c in reference.cells if c.cell_type == "code" and is_check_cell(c.source)}
+    cells = []
+    for cell in notebook.cells:
+        if cell.get("id") in checks:
+            cells.append(integrity_cell(cell.get("id"), digests))
+        cells.append(cell)
+    notebook.cells = cells
+    return notebook
+
+
 def restored(notebook, reference):
     """A copy to execute: the reference's check cells put back as they were (also one the student deleted
     or turned into Markdown, in its place after the cell before it), outputs cleared."""
@@ -129,9 +213,13 @@ def check_results(executed, reference) -> list:
     is reported as the exercise's result, since the check after it can only say "not defined".
     """
     check_ids = [c.get("id") for c in reference.cells if c.cell_type == "code" and is_check_cell(c.source)]
-    results, segment_errors = [], []
+    results, segment_errors, replaced = [], [], []
     for cell in executed.cells:
         outputs = cell.get("outputs", [])  # a Markdown cell has none
+        if str(cell.get("id")).startswith(INTEGRITY):
+            replaced = [name for o in outputs if INTEGRITY_MIME in o.get("data", {})
+                        for name in o["data"][INTEGRITY_MIME]["changed"]]
+            continue
         errors = [o for o in outputs if o.get("output_type") == "error"]
         if cell.get("id") not in check_ids or cell.cell_type != "code":
             segment_errors += errors
@@ -139,7 +227,9 @@ def check_results(executed, reference) -> list:
         stored = [o["data"][MIME] for o in outputs if MIME in o.get("data", {})]
         first_error = (segment_errors + errors)[:1]
         exercise = f"Exercise {check_ids.index(cell.get('id')) + 1}"
-        if first_error and first_error[0]["ename"] == "KeyboardInterrupt":
+        if replaced:
+            results.append((exercise, "tampered", f"replaced before its check ran: {', '.join(replaced)}"))
+        elif first_error and first_error[0]["ename"] == "KeyboardInterrupt":
             results.append((exercise, "timed out", "a cell ran past the time limit and was interrupted"))
         elif stored:
             results.append((exercise, stored[-1]["status"], "" if stored[-1]["status"] == PASSED else stored[-1]["message"]))
@@ -175,14 +265,16 @@ def grade_notebook(path: Path, student: str, references: dict, workdir: Path, ti
                  "hint": "no exercise set's check cells found in it", "notebook_status": "unknown", "seconds": 0}]
     problems = tampering(notebook, reference)
     workdir.mkdir(parents=True, exist_ok=True)
-    copy, start = restored(notebook, reference), time.perf_counter()
+    copy, start = with_integrity_cells(restored(notebook, reference), reference, genuine_digests()), time.perf_counter()
     status = execute(copy, workdir, timeout)
     nbformat.write(copy, workdir / path.name)  # the executed copy, for the instructor to open
+    results = check_results(copy, reference)
+    problems += [f"{hint.split(': ', 1)[1]} replaced at run time" for _, result, hint in results if result == "tampered"][:1]
     if problems:
         status = "tampered: " + "; ".join(problems) + ("" if status == "ok" else f"; {status}")
     seconds = round(time.perf_counter() - start, 1)
     return [{**row, "notebook": name, "exercise": exercise, "result": result, "hint": hint,
-             "notebook_status": status, "seconds": seconds} for exercise, result, hint in check_results(copy, reference)]
+             "notebook_status": status, "seconds": seconds} for exercise, result, hint in results]
 
 
 def find_submissions(folder: Path) -> list:

@@ -21,6 +21,13 @@ WRONG_ANSWERS = {  # the TODO line of each exercise -> a wrong answer
 }
 
 
+RUN_TIME_SWAPS = {
+    "kim": 'vars(lesson01)["check_pirate_messages"] = {fake}',
+    "lee": 'getattr(lesson01, "__dict__").update(check_pirate_messages={fake})',
+    "max": "lesson01.check_pirate_messages.__closure__[0].cell_contents = lambda *answers: 'correct'",
+}
+
+
 def handed_in(path, replace=None, edit_check=None, first_check=None):
     """The exercise notebook with some TODO lines answered (or a check cell edited), saved as a student's.
     `first_check`: "markdown" turns exercise 1's check cell into Markdown, "delete" deletes it."""
@@ -54,6 +61,10 @@ def graded(tmp_path_factory, offline_model):  # the model converted first: in a 
     handed_in(submissions / "fay.ipynb", edit_check='print("✅ Exercise 1: correct")')        # edits a check
     handed_in(submissions / "gus.ipynb", {"messages = ...": "lesson01.check_pirate_messages = lambda m: 'passed'\n"
                                                              "messages = None"})            # replaces a check
+    fake = "lambda *answers: report('Exercise 1 (write the messages)', 'passed', 'correct')"
+    for student, swap in RUN_TIME_SWAPS.items():  # a passing result faked three ways the source text hides
+        handed_in(submissions / f"{student}.ipynb", {"messages = ...": "from helpers.exercises.checks import report\n"
+                                                     + swap.format(fake=fake) + "\nmessages = None"})
     handed_in(submissions / "hal.ipynb", first_check="markdown")                 # a check cell turned into Markdown
     handed_in(submissions / "ivy.ipynb", first_check="delete")                   # a check cell deleted
     (submissions / "jo.ipynb").write_text('{"cells": [')                         # a file cut short
@@ -72,8 +83,9 @@ def test_grading_finishes_and_writes_both_tables(graded):
     root, result, _ = graded
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     rows = list(csv.DictReader(open(root / "grades" / "grades.csv")))
-    assert {r["student"] for r in rows} == {"ada", "ben", "cy", "dee", "eve", "fay", "gus", "hal", "ivy", "jo"}
-    assert len(rows) == 9 * 4 + 1 and "| ada | 01_chat_templates_exercises | Exercise 1 | passed |" in \
+    assert {r["student"] for r in rows} == {"ada", "ben", "cy", "dee", "eve", "fay", "gus", "hal", "ivy", "jo",
+                                            *RUN_TIME_SWAPS}
+    assert len(rows) == 12 * 4 + 1 and "| ada | 01_chat_templates_exercises | Exercise 1 | passed |" in \
         (root / "grades" / "grades.md").read_text()
     assert "TCP without encryption" not in result.stderr  # the kernels talk over local sockets
 
@@ -103,6 +115,18 @@ def test_tampering_is_reported_and_the_real_check_decides(graded):
     assert "replaces a helpers function" in gus["Exercise 1"]["notebook_status"]
 
 
+def test_a_helpers_function_replaced_at_run_time_is_caught_however_it_was_written(graded):
+    gus = results(graded, "gus")  # lesson01.check_pirate_messages = lambda m: 'passed'
+    assert gus["Exercise 1"]["result"] == "tampered"
+    for student in RUN_TIME_SWAPS:  # invisible to a reading of the source: its fake check reports "passed"
+        rows = results(graded, student)
+        assert rows["Exercise 1"]["result"] == "tampered", (student, rows["Exercise 1"])
+        assert "exercises.lesson01.check_pirate_messages" in rows["Exercise 1"]["hint"]
+        assert "replaced at run time" in rows["Exercise 1"]["notebook_status"]
+    ada = results(graded, "ada")  # the grader's own cells find nothing to report in a clean notebook
+    assert {r["result"] for r in ada.values()} == {"passed"} and ada["Exercise 1"]["notebook_status"] == "ok"
+
+
 def test_a_check_cell_deleted_or_turned_into_markdown_is_put_back_and_reported(graded):
     for student, what in (("hal", "turned into markdown"), ("ivy", "deleted")):
         rows = results(graded, student)
@@ -118,7 +142,7 @@ def test_an_unreadable_file_gets_a_row_and_the_others_are_graded(graded):
 def test_points_give_one_row_per_student_for_an_lms(graded):
     root = graded[0]
     points = {r["student"]: r for r in csv.DictReader(open(root / "grades" / "points.csv"))}
-    assert len(points) == 10 and points["ada"]["total"] == "4" and points["ada"]["out of"] == "4"
+    assert len(points) == 13 and points["ada"]["total"] == "4" and points["ada"]["out of"] == "4"
     assert points["ben"]["total"] == "0" and points["jo"]["total"] == "0"
     assert points["ada"]["01_chat_templates_exercises Exercise 2"] == "1"
 
