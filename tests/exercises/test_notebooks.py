@@ -67,3 +67,24 @@ def test_no_function_a_learner_imports_returns_an_exercises_answer():
     assert offered == {"lesson01": set(), "lesson02": {"alpaca_rows", "conversation_lengths", "mask_conversations"},
                        "lesson03": set(), "lesson04": {"held_out_prompts", "adapter_model", "merge_into_4bit"},
                        "lesson05": {"mmlu_data"}}
+
+
+def test_worked_answers_in_markdown_become_a_place_for_the_learners_own():
+    from helpers.course.make_exercises import strip_markdown_solutions
+
+    source = "**1. Why?**\n\n<!-- BEGIN SOLUTION -->\nBecause.\n<!-- END SOLUTION -->\n\n**2. And?**"
+    assert strip_markdown_solutions(source) == "**1. Why?**\n\n*Your answer:*\n\n**2. And?**"
+    with pytest.raises(ValueError, match="never closed"):
+        strip_markdown_solutions("<!-- BEGIN SOLUTION -->\nBecause.")
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
+def test_every_exercise_set_ends_with_why_questions_answered_in_the_solution(solution):
+    import nbformat
+
+    last = nbformat.read(solution, as_version=4).cells[-1]
+    handed_out = exercise_notebook(solution).cells[-1]
+    assert last.cell_type == "markdown" and last.source.startswith("## Why?")
+    assert last.source.count("<!-- BEGIN SOLUTION -->") >= 4
+    assert handed_out.source.count("*Your answer:*") == last.source.count("<!-- BEGIN SOLUTION -->")
+    assert "<!--" not in handed_out.source
