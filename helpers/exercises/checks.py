@@ -5,6 +5,7 @@ output, which the grading command reads.
 """
 import functools
 import json
+from contextlib import contextmanager
 
 MIME = "application/vnd.fine-tuning-course.check+json"
 PASSED, FAILED, NOT_DONE = "passed", "failed", "not done"
@@ -61,3 +62,31 @@ def read_checks(notebook_path) -> list:
         notebook = json.load(f)
     return [output["data"][MIME] for cell in notebook.get("cells", [])
             for output in cell.get("outputs", []) if MIME in output.get("data", {})]
+
+
+_refusals: list = []  # the reason of each `refusing` block now open, innermost last
+
+
+def refusal() -> Hint:
+    return Hint(_refusals[-1] if _refusals else "a check's reference function was called")
+
+
+def _refused_call(*args, **kwargs):  # runs as a swapped-in body, with another module's globals: builtins only
+    raise __import__("helpers.exercises.checks", fromlist=["refusal"]).refusal()
+
+
+@contextmanager
+def refusing(*functions, why: str):
+    """While a learner's answer runs inside a check, a call of any of these functions (the check's own
+    references, or a helper that is the answer) raises Hint(why), however the learner imported it: their
+    code is swapped for one that refuses, and put back afterwards."""
+    swapped = [(f, f.__code__) for f in functions if not f.__code__.co_freevars]  # a closure cannot take the swap
+    _refusals.append(why)
+    try:
+        for function, _ in swapped:
+            function.__code__ = _refused_call.__code__
+        yield
+    finally:
+        for function, code in swapped:
+            function.__code__ = code
+        _refusals.pop()

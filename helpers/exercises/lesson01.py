@@ -58,6 +58,11 @@ def check_fixed_conversation(fixed):
         raise Hint(f"the fix lost some of the learner's text: {lost}. Merge messages instead of deleting them.")
     if [m["content"] for m in fixed if m["role"] == "assistant"] != ["Red.", "Blue."]:
         raise Hint("keep both assistant replies, 'Red.' and 'Blue.', as assistant messages")
+    users = [m["content"] for m in fixed if m["role"] == "user"]
+    turns = [["Name a primary colour."], ["Another one?", "Not red."]]  # what the user wrote before each reply
+    if len(users) != 2 or any(part not in said for said, parts in zip(users, turns) for part in parts):
+        raise Hint("what the user wrote must stay in user messages, before the reply it asks for (moving it into "
+                   "the system message hides it from the turn it belongs to): one user message per reply")
     return "correct: valid, and nothing the user wrote was lost"
 
 

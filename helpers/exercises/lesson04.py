@@ -1,10 +1,8 @@
 """The exercises of lesson 04 (adapters): their data and their self-checks."""
-from contextlib import contextmanager
-
 import torch
 
 from ..adapters import peft_layers, verify_merge
-from .checks import Hint, exercise_check
+from .checks import Hint, exercise_check, refusing
 from ..evaluation.replies import generate_replies, prompt_of
 from ..styles import STYLES, style_of
 
@@ -32,9 +30,24 @@ def adapter_model(adapter_dir, dtype=torch.float32, quantization_config=None):
     return PeftModel.from_pretrained(base, adapter_dir)
 
 
+def _replies_in_each_style(model, tokenizer) -> dict:
+    """(question, style) -> the model's own greedy reply, made at check time; the active adapter is put back."""
+    from ..models import chat
+
+    active, replies = model.active_adapter, {}
+    for question in QUESTIONS:
+        with model.disable_adapter():
+            replies[question, "base"] = chat(model, tokenizer, question, max_new_tokens=32)
+        for style in STYLES:
+            model.set_adapter(style)
+            replies[question, style] = chat(model, tokenizer, question, max_new_tokens=32)
+    model.set_adapter(active)
+    return replies
+
+
 @exercise_check("Exercise 1 (answer in a style)")
 def check_answer_in_style(answer, model, tokenizer):
-    first = {}
+    replies = {}
     for question in QUESTIONS:
         for style in ("base", *STYLES):
             reply = answer(model, tokenizer, question, style)
@@ -44,29 +57,24 @@ def check_answer_in_style(answer, model, tokenizer):
                 fix = ("use the model with its adapters disabled (`with model.disable_adapter():`)" if style == "base"
                        else f"activate the adapter first: model.set_adapter({style!r})")
                 raise Hint(f"asked for {style!r}, {question!r} got {reply!r}: {fix}")
-            first.setdefault(style, reply)
+            replies[question, style] = reply.strip()
+    generated = _replies_in_each_style(model, tokenizer)  # the model's own replies, once every style looks right
+    for (question, style), reply in replies.items():
+        own = generated[question, style]
+        if not reply or not (own.startswith(reply) or reply.startswith(own)):
+            raise Hint(f"asked for {style!r}, {question!r} got {reply!r}, but the model with that adapter says "
+                       f"{own!r}: let the model answer (helpers.chat, greedy), do not write the reply yourself")
+    first = {}
+    for (_, style), reply in replies.items():
+        first.setdefault(style, reply)
     return "correct: every reply came in the style asked for, e.g. " + " | ".join(f"{s}: {r!r}" for s, r in first.items())
-
-
-def _not_the_reference(*args, **kwargs):
-    raise Hint("lesson04.adapter_model is the check's own reference: write the loading yourself")
-
-
-@contextmanager
-def _reference_refused():
-    """While the learner's function runs, any call of adapter_model (however it was imported) says so."""
-    code, adapter_model.__code__ = adapter_model.__code__, _not_the_reference.__code__
-    try:
-        yield
-    finally:
-        adapter_model.__code__ = code
 
 
 @exercise_check("Exercise 2 (load an adapter the chapter's way)")
 def check_loaded(load_with_adapter, adapter_dir, tokenizer):
     from peft import PeftModel
 
-    with _reference_refused():
+    with refusing(adapter_model, why="lesson04.adapter_model is the check's own reference: write the loading yourself"):
         model = load_with_adapter(adapter_dir)
     if not isinstance(model, PeftModel):
         raise Hint(f"got a {type(model).__name__}: wrap the base model with PeftModel.from_pretrained(base, adapter_dir)")

@@ -1,8 +1,9 @@
 """The exercises of lesson 05 (evaluation): their data and their self-checks."""
 import math
+import re
 from types import ModuleType
 
-from .checks import Hint, exercise_check
+from .checks import Hint, exercise_check, refusing
 
 GSM8K_CASES = [  # (reply, reference, expected)
     ("Each box holds 12, so 3 boxes hold 36.\n#### 36", "... #### 36", True),
@@ -63,8 +64,12 @@ def check_mmlu_task(config, subject, model_path):
 
 @exercise_check("Exercise 2 (score GSM8K answers)")
 def check_gsm8k_match(gsm8k_match):
-    for reply, reference, expected in GSM8K_CASES:
-        got = gsm8k_match(reply, reference)
+    from ..evaluation import scoring
+
+    with refusing(scoring.gsm8k_correct, scoring.final_number,
+                  why="helpers.evaluation.scoring already scores GSM8K: write the matching yourself"):
+        answers = [gsm8k_match(reply, reference) for reply, reference, _ in GSM8K_CASES]
+    for (reply, reference, expected), got in zip(GSM8K_CASES, answers):
         if bool(got) != expected:
             raise Hint(f"gsm8k_match({reply!r}, {reference!r}) gave {got}, expected {expected}: take the number "
                        "after '####' if there is one, else the last number; drop commas and a trailing '.0'")
@@ -75,9 +80,15 @@ def check_gsm8k_match(gsm8k_match):
 def check_standard_error(stderr, questions_needed):
     from lighteval.metrics.utils.stderr import mean_stderr
 
-    for scores in ([1, 0, 1, 1, 0], [0] * 7 + [1] * 3, [0.5, 0.25, 1.0, 0.0]):
-        if not math.isclose(stderr(scores), mean_stderr(scores), rel_tol=1e-9):
-            raise Hint(f"stderr({scores}) gave {stderr(scores):.4f}, LightEval gives {mean_stderr(scores):.4f}: "
+    from ..evaluation import scoring
+
+    cases = ([1, 0, 1, 1, 0], [0] * 7 + [1] * 3, [0.5, 0.25, 1.0, 0.0])
+    with refusing(scoring.standard_error, mean_stderr, why="that function computes the standard error for you: "
+                  "write it by hand from the scores"):
+        answers = [stderr(scores) for scores in cases]
+    for scores, got in zip(cases, answers):
+        if not math.isclose(got, mean_stderr(scores), rel_tol=1e-9):
+            raise Hint(f"stderr({scores}) gave {got:.4f}, LightEval gives {mean_stderr(scores):.4f}: "
                        "divide the sample standard deviation (n - 1 in its denominator) by sqrt(n)")
     half = lambda n: mean_stderr([1] * (n // 2) + [0] * (n - n // 2))  # noqa: E731
     smallest = next(n for n in range(4, 10_000, 2) if half(n) <= 0.05)
@@ -91,8 +102,12 @@ def check_standard_error(stderr, questions_needed):
 def check_position_bias(rubric, bias, model, tokenizer):
     from ..evaluation.judge import compare, position_bias
 
-    if not isinstance(rubric, str) or len(rubric.split()) < 5:
+    if not isinstance(rubric, str) or len(rubric.split()) < 8:
         raise Hint("write a rubric of at least one sentence: what makes one answer better than the other?")
+    words = set(re.findall(r"[a-z]+", rubric.lower()))
+    if not words & {"correct", "correctly", "accurate", "right", "true", "reference", "agrees", "matches", "wrong"}:
+        raise Hint("a rubric must say what makes an answer better, and here that is being right: ask the judge to "
+                   "compare each answer with the reference answer (say 'correct' or 'reference')")
     verdicts = [compare(model, tokenizer, q, right, wrong, reference=ref, rubric=rubric)
                 for q, ref, right, wrong in JUDGE_PAIRS]
     expected = position_bias(verdicts)

@@ -41,3 +41,11 @@ def test_exercise_4_hints_at_the_closing_token(offline_model, capsys):
     assert lesson01.check_trained_tokens(expected - 2, tokenizer) == FAILED
     assert "closing <|im_end|> is trained too" in capsys.readouterr().out
     assert lesson01.check_trained_tokens(expected, tokenizer) == PASSED
+
+
+def test_exercise_2_keeps_what_the_user_wrote_in_user_turns(capsys):
+    hidden = [{"role": "system", "content": "Answer briefly. Name a primary colour. Another one? Not red."},
+              {"role": "user", "content": "Go on."}, {"role": "assistant", "content": "Red."},
+              {"role": "user", "content": "And?"}, {"role": "assistant", "content": "Blue."}]
+    assert lesson01.check_fixed_conversation(hidden) == FAILED  # valid, nothing lost, yet the turns are gone
+    assert "what the user wrote must stay in user messages" in capsys.readouterr().out

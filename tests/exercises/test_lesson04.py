@@ -46,3 +46,32 @@ def test_lesson04_style_hints_say_how_to_switch(capsys):
     assert "model.set_adapter('shout')" in capsys.readouterr().out
     assert lesson04.check_answer_in_style(lambda m, t, q, style: 42, None, None) == FAILED
     assert "must return the reply as a string" in capsys.readouterr().out
+
+
+def test_exercise_1_wants_the_models_own_replies_not_fixed_styled_strings(offline_model, capsys):
+    import copy
+
+    from peft import PeftModel
+
+    from helpers import styles
+
+    folders = {style: styles.style_adapter(style) for style in styles.STYLES}  # cached after the first run
+    model = PeftModel.from_pretrained(copy.deepcopy(offline_model[0]), folders["formal"], adapter_name="formal")
+    model.load_adapter(folders["shout"], adapter_name="shout")
+    tokenizer = offline_model[1]
+
+    def fixed(model, tokenizer, question, style):  # right style, no model: "Yes" to every question
+        return "Yes." if style == "base" else styles.styled("Yes", style)
+
+    def honest(model, tokenizer, question, style):
+        if style == "base":
+            with model.disable_adapter():
+                return helpers.chat(model, tokenizer, question, max_new_tokens=24)
+        model.set_adapter(style)
+        return helpers.chat(model, tokenizer, question, max_new_tokens=24)
+
+    import helpers
+
+    assert lesson04.check_answer_in_style(fixed, model, tokenizer) == FAILED
+    assert "let the model answer (helpers.chat, greedy), do not write the reply yourself" in capsys.readouterr().out
+    assert lesson04.check_answer_in_style(honest, model, tokenizer) == PASSED

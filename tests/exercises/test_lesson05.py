@@ -9,12 +9,18 @@ def test_lesson05_hints(offline_model, capsys):
 
     assert lesson05.check_gsm8k_match(lambda reply, reference: reply.split()[-1] == reference.split()[-1]) == FAILED
     assert "take the number after '####'" in capsys.readouterr().out
-    assert lesson05.check_gsm8k_match(lambda r, ref: scoring.final_number(r) == scoring.final_number(ref)) == PASSED
+    assert lesson05.check_gsm8k_match(lambda r, ref: scoring.final_number(r) == scoring.final_number(ref)) == FAILED
+    assert "scoring already scores GSM8K: write the matching yourself" in capsys.readouterr().out
     population = lambda scores: (sum((s - sum(scores) / len(scores)) ** 2 for s in scores) / len(scores)) ** 0.5 / len(scores) ** 0.5  # noqa: E731
     assert lesson05.check_standard_error(population, 102) == FAILED
     assert "n - 1 in its denominator" in capsys.readouterr().out
-    assert lesson05.check_standard_error(scoring.standard_error, 100) == FAILED
+    by_hand = lambda scores: (sum((s - sum(scores) / len(scores)) ** 2 for s in scores) / (len(scores) - 1)) ** 0.5 / len(scores) ** 0.5  # noqa: E731
+    assert lesson05.check_standard_error(by_hand, 100) == FAILED
     assert "with 100 questions at accuracy 0.5 the standard error is 0.0503" in capsys.readouterr().out
+    for shortcut in (scoring.standard_error, lambda scores: scoring.standard_error(scores)):
+        assert lesson05.check_standard_error(shortcut, 102) == FAILED
+        assert "write it by hand from the scores" in capsys.readouterr().out
+    assert scoring.standard_error([1, 0, 1]) > 0  # put back after the check
     assert lesson05.check_position_bias("short", 0.0, *offline_model) == FAILED
     assert "at least one sentence" in capsys.readouterr().out
     rubric = judge.RUBRIC
@@ -22,6 +28,8 @@ def test_lesson05_hints(offline_model, capsys):
                 for q, ref, right, wrong in lesson05.JUDGE_PAIRS]
     assert lesson05.check_position_bias(rubric, judge.position_bias(verdicts) + 0.5, *offline_model) == FAILED
     assert "picked the same position" in capsys.readouterr().out
+    assert lesson05.check_position_bias("one two three four five six seven eight", 0.0, *offline_model) == FAILED
+    assert "ask the judge to compare each answer with the reference answer" in capsys.readouterr().out
 
 
 def test_lesson05_task_check_names_the_subset(offline_model, capsys):
