@@ -125,7 +125,7 @@ def sweep_command(args) -> int:
     grid = parse_grid(args.grid)
     overrides = {name: runner.parse_value(value) for name, value in args.parameter}
     job = args.job or f"sweep-{notebook.stem.split('_')[0]}-{'-'.join(grid)}"
-    with runner.interrupt_on_sigterm():
+    with runner.interrupt_on_signals():
         job_dir, rows = run_sweep(notebook, grid, args.profile, overrides, Path(args.runs_dir) / job, args.timeout)
     print(f"\nSummary ({job_dir}/summary.md, plot: sweep.png):\n" + (job_dir / "summary.md").read_text())
     return 0 if all(row["status"] == "ok" for row in rows) else 1

@@ -87,9 +87,10 @@ def run_notebook(notebook: Path, out: Path, parameters: dict, timeout=None) -> d
 def execute_interruptibly(notebook: Path, out: Path, parameters: dict, timeout=None) -> tuple:
     """(status, error) of papermill run in a worker thread.
 
-    In the main thread nbclient replaces Python's Ctrl-C handling with its own, which left the cell
-    running to its end; from a worker thread it cannot, so Ctrl-C (or SIGTERM, see
-    `interrupt_on_sigterm`) reaches this wait, which interrupts the kernel and keeps its notebook."""
+    In the main thread nbclient puts its own Ctrl-C handler on its event loop, and a Ctrl-C ended the
+    run with a traceback, no summary and no row for the notebook; from a worker thread it installs
+    none, so Ctrl-C (or SIGTERM, see `interrupt_on_signals`) reaches this wait as KeyboardInterrupt,
+    which interrupts the kernel, keeps the notebook and lets the run write its summary."""
     outcome, finished = {}, threading.Event()
     threading.Thread(target=_execute, args=(notebook, out, parameters, timeout, outcome, finished),
                      daemon=True).start()
@@ -144,19 +145,22 @@ def _cmdline(process) -> list:
 
 
 @contextmanager
-def interrupt_on_sigterm():
-    """Treat SIGTERM (a batch system's stop, `kill`) like Ctrl-C while notebooks run."""
+def interrupt_on_signals():
+    """While notebooks run, Ctrl-C and SIGTERM (a batch system's stop, `kill`) raise KeyboardInterrupt.
+
+    Also when SIGINT came ignored: a shell starts its background jobs so (`make course &` in a
+    script), and a run then went on through every Ctrl-C."""
     def handler(signum, frame):
         raise KeyboardInterrupt
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: leave signals alone
-        previous = None
+        previous = {}
     try:
         yield
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def run_notebooks(notebooks: list, profile: str = "auto", overrides: dict | None = None,
@@ -172,7 +176,7 @@ def run_notebooks(notebooks: list, profile: str = "auto", overrides: dict | None
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the offline profile must never wait on the network
     run_dir = new_run_dir(Path(runs_root).resolve(), profile)  # absolute: papermill changes the working folder
     rows = []
-    with interrupt_on_sigterm():
+    with interrupt_on_signals():
         for i, notebook in enumerate(notebooks, 1):
             own = notebook_parameters(notebook)
             parameters = {"profile": profile, **{k: v for k, v in overrides.items() if k in own}}

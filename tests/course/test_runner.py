@@ -107,8 +107,11 @@ def test_colab_setup_installs_the_pinned_stack_but_keeps_colabs_torch():
 
 
 @pytest.mark.slow  # executes notebooks
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
-def test_ctrl_c_stops_the_run_keeps_finished_rows_and_says_how_to_run_the_rest(tmp_path, make_notebook, stop):
+@pytest.mark.parametrize("stop, started_ignoring_ctrl_c", [(signal.SIGINT, False), (signal.SIGTERM, False),
+                                                          (signal.SIGINT, True)],  # a shell's background job
+                         ids=["ctrl-c", "sigterm", "ctrl-c-after-inherited-ignore"])
+def test_ctrl_c_stops_the_run_keeps_finished_rows_and_says_how_to_run_the_rest(tmp_path, make_notebook, stop,
+                                                                               started_ignoring_ctrl_c):
     first = make_notebook(tmp_path / "01_quick.ipynb", "print('quick')")
     slow = make_notebook(tmp_path / "02_slow.ipynb", "import time\nfor _ in range(600):\n    time.sleep(1)")
     never = make_notebook(tmp_path / "03_never.ipynb", "print('never')")
@@ -116,7 +119,8 @@ def test_ctrl_c_stops_the_run_keeps_finished_rows_and_says_how_to_run_the_rest(t
     # a session of its own, as a terminal's foreground job: the signal goes to the whole process group
     run = subprocess.Popen([sys.executable, "-m", "helpers", "run", str(first), str(slow), str(never), "--profile",
                             "cpu", "-p", "steps", "2", "--runs-dir", str(runs)], cwd=tmp_path,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                           preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if started_ignoring_ctrl_c else None)
     try:
         deadline = time.time() + 120
         while not list(runs.glob("*/summary.csv")) and time.time() < deadline:  # written as each notebook ends
