@@ -153,6 +153,14 @@ def integrity_cell(check_id: str, digests: dict):
     return nbformat.v4.new_code_cell(source, id=f"{INTEGRITY}{check_id}")
 
 
+def replaced_functions(cell) -> list:
+    """The course functions an integrity cell found replaced (none for any other cell)."""
+    if not str(cell.get("id")).startswith(INTEGRITY):
+        return []
+    return [name for o in cell.get("outputs", []) if INTEGRITY_MIME in o.get("data", {})
+            for name in o["data"][INTEGRITY_MIME]["changed"]]
+
+
 def with_integrity_cells(notebook, reference, digests: dict):
     checks = {c.get("id") for c in reference.cells if c.cell_type == "code" and is_check_cell(c.source)}
     cells = []
@@ -217,8 +225,7 @@ def check_results(executed, reference) -> list:
     for cell in executed.cells:
         outputs = cell.get("outputs", [])  # a Markdown cell has none
         if str(cell.get("id")).startswith(INTEGRITY):
-            replaced = [name for o in outputs if INTEGRITY_MIME in o.get("data", {})
-                        for name in o["data"][INTEGRITY_MIME]["changed"]]
+            replaced = replaced_functions(cell)
             continue
         errors = [o for o in outputs if o.get("output_type") == "error"]
         if cell.get("id") not in check_ids or cell.cell_type != "code":
@@ -269,7 +276,8 @@ def grade_notebook(path: Path, student: str, references: dict, workdir: Path, ti
     status = execute(copy, workdir, timeout)
     nbformat.write(copy, workdir / path.name)  # the executed copy, for the instructor to open
     results = check_results(copy, reference)
-    problems += [f"{hint.split(': ', 1)[1]} replaced at run time" for _, result, hint in results if result == "tampered"][:1]
+    replaced = sorted({name for cell in copy.cells for name in replaced_functions(cell)})
+    problems += [f"{', '.join(replaced)} replaced at run time"] if replaced else []
     if problems:
         status = "tampered: " + "; ".join(problems) + ("" if status == "ok" else f"; {status}")
     seconds = round(time.perf_counter() - start, 1)
