@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 import helpers
-from helpers import templates, training
+from helpers import cpu_4bit, templates, training
 from helpers.measure import PeakMemory, in_fresh_process, release_memory
 from helpers.profiles import PROFILES
 
@@ -72,6 +72,8 @@ class TrainingPath:
     loss: str | None = None          # None: TRL's loss; "trained tokens" or "model": training.use_trained_token_loss_on_cpu
     lora: bool = False               # a LoRA adapter, r=8, on every linear layer
     qlora: bool = False              # ... on the 4-bit (NF4) base model
+    bnb_cpu_kernel: bool = False     # QLoRA with bitsandbytes' own CPU de-quantization (a scalar loop without AVX-512)
+    bf16_adapter: bool = False       # QLoRA with the adapter in bf16 as TRL casts it (emulated without bf16 units)
     packing: bool = False
     padding_free: bool = False
     checkpointing: bool = False      # activation (gradient) checkpointing
@@ -94,6 +96,8 @@ def train_speed(path: TrainingPath, steps: int) -> dict:
     compute = torch.bfloat16 if BF16 else torch.float32  # as the lessons: bf16 is emulated, and very slow, without bf16 units
     quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                       bnb_4bit_compute_dtype=compute) if path.qlora else None
+    if path.qlora and not path.bnb_cpu_kernel:
+        cpu_4bit.use_vectorized_dequantize()  # as lesson 03: only on an x86 CPU without AVX-512
     model, tokenizer = helpers.load_model("offline", **({"quantization_config": quantization} if quantization else {}))
     tokenizer.chat_template = templates.training_template()
     weights_mb = model.get_memory_footprint() / 2**20  # resident weights after loading (4-bit for QLoRA)
@@ -107,6 +111,8 @@ def train_speed(path: TrainingPath, steps: int) -> dict:
     clock = StepTimes()
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora,
                          callbacks=[clock.callback])
+    if path.qlora and not path.bf16_adapter:
+        training.adapter_in_training_precision(trainer)  # as lesson 03: TRL's bf16 adapter is emulated without bf16 units
     if path.loss:
         training.use_trained_token_loss_on_cpu(trainer, trained_positions_only=path.loss == "trained tokens")
     with PeakMemory() as memory:
@@ -137,6 +143,8 @@ PATHS = {  # the first is the baseline every ratio is taken against
     "LoRA r=8 (course default, as the cached recipes train)": LORA,
     "LoRA r=8 + gradient checkpointing (lesson 03)": replace(LORA, checkpointing=True),
     "QLoRA r=8 (course default)": QLORA,
+    "QLoRA r=8, bitsandbytes' own CPU de-quantization": replace(QLORA, bnb_cpu_kernel=True),
+    "QLoRA r=8, adapter in bf16 as TRL casts it": replace(QLORA, bf16_adapter=True),
     "QLoRA r=8 + gradient checkpointing (lesson 03)": replace(QLORA, checkpointing=True),
     "QLoRA r=8, batch 8": replace(QLORA, batch=8),
 }

@@ -136,6 +136,28 @@ def use_trained_token_loss_on_cpu(trainer, trained_positions_only: bool = True):
     return trainer
 
 
+def adapter_in_training_precision(trainer):
+    """Keep a QLoRA adapter in fp32 where the trainer does not train in bf16; returns the trainer.
+
+    For a 4-bit model, `SFTTrainer` casts the adapter's weights to bf16 (the QLoRA paper's choice,
+    made for GPUs with bf16 units). Where the trainer runs in fp32 or fp16 (a CPU without bf16
+    units, a T4), every adapter matmul then runs in emulated bf16: on a CPU limited to AVX2 that
+    made a QLoRA step 1.8x as long as LoRA's (benchmarks/training_speed.py). fp32 adapter weights
+    are also what fp16 mixed precision expects (fp32 master weights). With bf16 training, or for a
+    model that is not 4-bit, the trainer is left as it is. Call it before `trainer.train()`.
+    """
+    model = trainer.model
+    quantized = getattr(model, "is_loaded_in_4bit", False) or getattr(getattr(model, "base_model", None),
+                                                                      "is_loaded_in_4bit", False)
+    if quantized and not trainer.args.bf16:
+        import torch
+
+        for param in model.parameters():
+            if param.requires_grad and param.dtype == torch.bfloat16:
+                param.data = param.data.float()
+    return trainer
+
+
 # Architectures whose logits are just lm_head(hidden): no soft-capping or scaling to repeat here
 _PLAIN_HEADS = {"llama", "mistral", "qwen2", "qwen3"}
 

@@ -171,3 +171,46 @@ def test_trl_command_is_found_outside_a_venv(monkeypatch, tmp_path):
     assert command[0] == str(tmp_path / "python3")
     finished = subprocess.run([real_python, *command[1:], "sft", "--help"], capture_output=True, text=True, timeout=120)
     assert finished.returncode == 0 and "--max_length" in finished.stdout
+
+
+def _trainable_dtypes(model):
+    return {p.dtype for p in model.parameters() if p.requires_grad}
+
+
+@pytest.mark.slow
+def test_a_qlora_adapter_trains_in_fp32_where_the_trainer_does(tmp_path):
+    import torch
+    from peft import LoraConfig
+    from transformers import BitsAndBytesConfig
+    from trl import SFTConfig, SFTTrainer
+
+    import helpers
+    from helpers import data, templates
+
+    quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
+    model, tokenizer = helpers.load_model("offline", quantization_config=quantization)
+    tokenizer.chat_template = templates.training_template()
+    args = SFTConfig(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=2, max_length=128,
+                     assistant_only_loss=True, use_cpu=True, bf16=False, report_to="none", save_strategy="no")
+    trainer = SFTTrainer(model=model, args=args, train_dataset=data.load_chat_dataset()["train"].select(range(2)),
+                         processing_class=tokenizer, peft_config=LoraConfig(r=4, target_modules=["q_proj"],
+                                                                            task_type="CAUSAL_LM"))
+    assert _trainable_dtypes(trainer.model) == {torch.bfloat16}  # TRL's cast, the reason the helper exists
+    four_bit = sum(p.numel() for p in trainer.model.parameters() if p.dtype == torch.uint8)
+
+    training.adapter_in_training_precision(trainer)
+    assert _trainable_dtypes(trainer.model) == {torch.float32}
+    assert sum(p.numel() for p in trainer.model.parameters() if p.dtype == torch.uint8) == four_bit > 0
+    assert math.isfinite(trainer.train().training_loss)
+
+
+@pytest.mark.parametrize("bf16,quantized", [(True, True), (False, False)], ids=["bf16 training", "not 4-bit"])
+def test_the_adapter_is_left_alone_in_bf16_training_or_without_4bit(bf16, quantized):
+    from types import SimpleNamespace
+
+    import torch
+
+    model = torch.nn.Linear(2, 2).to(torch.bfloat16)
+    model.is_loaded_in_4bit = quantized
+    training.adapter_in_training_precision(SimpleNamespace(model=model, args=SimpleNamespace(bf16=bf16)))
+    assert model.weight.dtype == torch.bfloat16

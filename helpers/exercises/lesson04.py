@@ -107,6 +107,9 @@ def merge_into_4bit(adapter_dir):
     """The broken merge of exercise 4: the adapter merged into a 4-bit base."""
     from transformers import BitsAndBytesConfig
 
+    from ..cpu_4bit import use_vectorized_dequantize
+    use_vectorized_dequantize()  # on an x86 CPU without AVX-512 only: the same numbers, faster
+
     quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
     return adapter_model(adapter_dir, quantization_config=quantization).merge_and_unload()
 
