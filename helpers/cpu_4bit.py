@@ -3,8 +3,10 @@
 A 4-bit linear layer on a CPU de-quantizes its weights at every use (forward, recomputed forward,
 backward), then multiplies in the compute dtype. bitsandbytes 0.50's CPU kernel for that step has
 an AVX-512 path; without AVX-512 it falls back to a scalar loop that decodes each 4-bit code
-through a chain of comparisons. On a 2-core AVX2 CPU that loop made a QLoRA step 9.7 s against
-LoRA's 4.4 (benchmarks/results/training-speed-cpu-avx2.md). `use_vectorized_dequantize()` swaps in
+through a chain of comparisons. On a 2-core AVX2 CPU a QLoRA step took 9.7 s against LoRA's 4.4
+(benchmarks/results/training-speed-cpu-avx2.md), that loop and TRL's bf16 adapter together (the
+second: `training.adapter_in_training_precision`); the loop's own share is not yet measured on such
+a CPU (one with AVX-512 never runs it). `use_vectorized_dequantize()` swaps in
 bitsandbytes' own formula (code[nibble] x block scale, high nibble first) done with whole-tensor
 PyTorch ops: a 256-entry table maps each byte to its two values. The numbers are the same
 (tests/test_cpu_4bit.py), only the time changes.
