@@ -97,3 +97,40 @@ def _prediction(doc, response):
         best = max(range(len(response.logprobs)), key=lambda i: response.logprobs[i])
         return doc.choices[best]
     return None
+
+
+def saved_results(output_dir) -> dict:
+    """The newest results file LightEval wrote under `output_dir` (for example by `lighteval accelerate
+    --output-dir output_dir`), as the dict `results_table` reads."""
+    import json
+
+    files = sorted(Path(output_dir).glob("results/**/results_*.json"), key=lambda path: path.stat().st_mtime)
+    if not files:
+        raise FileNotFoundError(f"no LightEval results_*.json under {output_dir}/results: run LightEval "
+                                f"with --output-dir {output_dir} first")
+    return json.loads(files[-1].read_text())
+
+
+def held_out_replies(pipeline, rows, task: str = "course_held_out|0"):
+    """A run's replies on the course's held-out task, in the form `evaluation.score_held_out` returns
+    (task, question, expected, reply, correct), for each of `rows` (the held-out conversations) that
+    the run scored, indexed by its position in `rows`: with `max_samples` LightEval scores a sample of
+    the questions, not the first ones. `correct` is LightEval's exact match (the reply cut at the
+    first line break, then normalised)."""
+    import pandas as pd
+
+    from .replies import prompt_of
+
+    details = {detail.doc.query: detail for detail in pipeline.get_details()[task]}
+    questions = {i: prompt_of(row["messages"])[-1]["content"] for i, row in enumerate(rows)}
+    scored = [i for i, question in questions.items() if question in details]
+    if len(scored) < len(details):
+        raise ValueError(f"{len(details) - len(scored)} of the {len(details)} questions this run of {task} "
+                         f"scored are not among the {len(rows)} conversations given: pass every held-out row")
+    return pd.DataFrame({
+        "task": [rows[i]["task"] for i in scored],
+        "question": [questions[i].split("\n\n", 1)[-1][:80] for i in scored],
+        "expected": [rows[i]["references"][0] for i in scored],
+        "reply": [_prediction(details[questions[i]].doc, details[questions[i]].model_response) for i in scored],
+        "correct": [bool(details[questions[i]].metric["em"]) for i in scored],
+    }, index=scored)

@@ -59,6 +59,34 @@ def test_a_model_in_memory_scores_like_the_same_model_from_its_folder(mmlu_run, 
     assert from_memory.prediction.tolist() == lighteval_runs.details_table(pipeline, task).prediction.tolist()
 
 
+def test_the_saved_results_file_gives_the_runs_own_scores(mmlu_run, tmp_path):
+    pipeline, out = mmlu_run
+    saved = lighteval_runs.results_table(lighteval_runs.saved_results(out))
+    in_memory = lighteval_runs.results_table(pipeline.get_results())
+    in_memory["task"] = in_memory.task.str.replace(r":(\d+)$", r"|\1", regex=True)  # the file writes "task|0"
+    key = ["task", "metric"]
+    assert saved.sort_values(key).reset_index(drop=True).equals(in_memory.sort_values(key).reset_index(drop=True))
+    with pytest.raises(FileNotFoundError, match="no LightEval results"):
+        lighteval_runs.saved_results(tmp_path)
+
+
+def test_held_out_replies_are_the_runs_own_for_the_rows_it_scored(mmlu_run):
+    from helpers import evaluation
+
+    pipeline, _ = mmlu_run
+    rows = [r for r in helpers.load_chat_dataset("offline")["test"]
+            if r["kind"] in ("yes/no", "multiple choice", "short answer")]
+    replies = lighteval_runs.held_out_replies(pipeline, rows)
+    details = lighteval_runs.details_table(pipeline, "course_held_out|0")
+    assert len(replies) == 6 and replies.index.is_monotonic_increasing  # LightEval's sample, in the rows' order
+    assert sorted(replies.reply) == sorted(details.prediction)
+    assert replies.correct.sum() == details.em.sum()
+    assert replies.correct.tolist() == [evaluation.exact_match(r, rows[i]["references"])
+                                        for i, r in replies.reply.items()]
+    with pytest.raises(ValueError, match="pass every held-out row"):
+        lighteval_runs.held_out_replies(pipeline, rows[:2])
+
+
 def test_details_table_names_the_tasks_it_has(mmlu_run):
     with pytest.raises(ValueError, match="tasks in this run"):
         lighteval_runs.details_table(mmlu_run[0], "mmlu:nothing")
