@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # for editors' go-to-definition; at run time each is imported
     from .data import ConversationError, load_chat_dataset, validate_messages
     from .hardware import detect_hardware
     from .measure import PeakMemory, size_on_disk
-    from .models import chat, complete, count_parameters, load_model, model_path
+    from .models import chat, complete, count_parameters, load_model, model_file, model_path
     from .profiles import recommend_profile, resolve_profile, settings
     from .records import record_metrics
     from .versions import print_versions
@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # for editors' go-to-definition; at run time each is imported
 # name -> module; imported on first use so `python -m helpers` starts without loading torch
 _EXPORTS = {
     "detect_hardware": "hardware",
-    "load_model": "models", "model_path": "models", "chat": "models", "complete": "models",
+    "load_model": "models", "model_path": "models", "model_file": "models", "chat": "models", "complete": "models",
     "count_parameters": "models",
     "load_chat_dataset": "data", "validate_messages": "data", "ConversationError": "data",
     "DataFileError": "chat_files",

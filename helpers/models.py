@@ -57,6 +57,17 @@ def model_path(source: str = "offline") -> str:
         "saved model folder, or a Hub name such as 'HuggingFaceTB/SmolLM2-135M-Instruct'.")
 
 
+def model_file(source: str, filename: str = "model.safetensors") -> Path:
+    """The local path of one file of a model: in its folder, or for a Hub name in the Hugging Face
+    cache (downloaded into it first if it is not there and the Hub can be reached)."""
+    path = model_path(source)
+    if Path(path).is_dir():
+        return Path(path) / filename
+    from huggingface_hub import hf_hub_download
+
+    return Path(hf_hub_download(path, filename))
+
+
 def load_model(source: str = "offline", dtype=None, device=None, **from_pretrained_kwargs):
     """Load (model, tokenizer) for `source` with the dtype and device that fit this machine."""
     hardware = detect_hardware()
