@@ -127,10 +127,11 @@ def held_out_replies(pipeline, rows, task: str = "course_held_out|0"):
     if len(scored) < len(details):
         raise ValueError(f"{len(details) - len(scored)} of the {len(details)} questions this run of {task} "
                          f"scored are not among the {len(rows)} conversations given: pass every held-out row")
+    hits = [details[questions[i]] for i in scored]
     return pd.DataFrame({
         "task": [rows[i]["task"] for i in scored],
         "question": [questions[i].split("\n\n", 1)[-1][:80] for i in scored],
         "expected": [rows[i]["references"][0] for i in scored],
-        "reply": [_prediction(details[questions[i]].doc, details[questions[i]].model_response) for i in scored],
-        "correct": [bool(details[questions[i]].metric["em"]) for i in scored],
+        "reply": [_prediction(hit.doc, hit.model_response) for hit in hits],
+        "correct": [bool(hit.metric["em"]) for hit in hits],
     }, index=scored)
