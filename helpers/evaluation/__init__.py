@@ -10,8 +10,10 @@
 - `code_exec`: generated code run in a subprocess with a time limit (HumanEval-style pass@1).
 """
 from .. import submodules_on_first_use
-from .replies import exact_match, generate_replies, normalize, prompt_of, score_held_out
+from .replies import (exact_match, generate_completions, generate_replies, held_out_rows, normalize, prompt_of,
+                      score_held_out)
 
-__all__ = ["exact_match", "generate_replies", "normalize", "prompt_of", "score_held_out"]
+__all__ = ["exact_match", "generate_completions", "generate_replies", "held_out_rows", "normalize", "prompt_of",
+           "score_held_out"]
 
 __getattr__ = submodules_on_first_use(__name__, __path__)

@@ -64,10 +64,10 @@ def write_mmlu(folder: Path, subjects=MMLU_SUBJECTS) -> None:
 
 def _write_held_out(folder: Path) -> None:
     from helpers.data import load_chat_dataset
+    from helpers.evaluation.replies import held_out_rows
 
     rows = [{"messages": row["messages"], "references": row["references"], "task": row["task"]}
-            for row in load_chat_dataset("offline")["test"]
-            if row["kind"] in ("yes/no", "multiple choice", "short answer")]
+            for row in held_out_rows(load_chat_dataset("offline")["test"])]
     _write_jsonl(folder / "test.jsonl", rows)
     _write_configs(folder, {"default": {"test": "test.jsonl"}})
 

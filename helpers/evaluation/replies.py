@@ -11,15 +11,30 @@ def prompt_of(conversation) -> list:
     return list(conversation[:last])
 
 
-def generate_replies(model, tokenizer, prompts, max_new_tokens: int = 16, batch_size: int = 16) -> list:
-    """Greedy replies to a list of prompts (each a list of messages), generated in batches.
+SCORED_KINDS = ("yes/no", "multiple choice", "short answer")  # the held-out questions with one right answer
 
-    The prompts are batched shortest first, so each batch pads its prompts to a similar length
+
+def held_out_rows(split, count: int | None = None, single_turn: bool = False) -> list:
+    """The held-out conversations exact match can score (one right answer), in order: the first `count`,
+    with `single_turn` only those of one user message and one reply."""
+    rows = [row for row in split if row["kind"] in SCORED_KINDS and (not single_turn or len(row["messages"]) == 2)]
+    return rows[:count]
+
+
+def generate_replies(model, tokenizer, prompts, max_new_tokens: int = 16, batch_size: int = 16) -> list:
+    """Greedy replies to a list of prompts (each a list of messages), generated in batches."""
+    texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+    return generate_completions(model, tokenizer, texts, max_new_tokens, batch_size)
+
+
+def generate_completions(model, tokenizer, texts, max_new_tokens: int = 16, batch_size: int = 16) -> list:
+    """Greedy continuations of plain texts (a prompt already in the model's format), generated in batches.
+
+    The texts are batched shortest first, so each batch pads its prompts to a similar length
     (on a CPU the padding costs as much as real tokens), and the replies come back in the order given.
     """
     from tqdm.auto import tqdm
 
-    texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
     lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
     order = sorted(range(len(texts)), key=lengths.__getitem__)
     side, tokenizer.padding_side = tokenizer.padding_side, "left"  # new tokens must follow the prompt

@@ -1,6 +1,7 @@
 """The exercises of lesson 02 (supervised fine-tuning): their data and their self-checks."""
 import math
 
+from . import trainer_checks
 from .checks import Hint, exercise_check
 from ..data import load_chat_dataset
 from ..training import diagnose
@@ -13,27 +14,85 @@ def alpaca_rows(count: int = 6) -> list:
     rows = []
     for row in load_chat_dataset("offline")["train"]:
         if len(row["messages"]) == 2:
-            instruction, _, given = row["messages"][0]["content"].partition("\n\n")
-            rows.append({"instruction": instruction, "input": given, "output": row["messages"][1]["content"]})
+            rows.append(_as_alpaca(row["messages"]))
         if len(rows) == count - 1:
             break
     rows.append({"instruction": "Name a primary colour.", "input": "", "output": "Red."})  # no input
     return rows
 
 
-@exercise_check("Exercise 1 (formatting_func)")
-def check_formatting_func(formatting_func):
+def alpaca_dataset():
+    """Exercise 6's training data: the course's single-turn conversations with one right answer
+    (yes/no, multiple choice, short answer) as Alpaca rows, in a `datasets.Dataset`."""
+    from datasets import Dataset
+
+    from ..evaluation import held_out_rows
+
+    rows = held_out_rows(load_chat_dataset("offline")["train"], single_turn=True)
+    return Dataset.from_list([_as_alpaca(row["messages"]) for row in rows])
+
+
+def _as_alpaca(messages) -> dict:
+    """A user message (and its reply, if given) as an Alpaca row: the instruction, then the input after a blank line."""
+    instruction, _, given = messages[0]["content"].partition("\n\n")
+    return {"instruction": instruction, "input": given, "output": messages[1]["content"] if len(messages) > 1 else ""}
+
+
+def _formatting_problem(formatting_func) -> str | None:
     # the expected text is built here, at check time: no function a learner can import returns it
     for number, row in enumerate(alpaca_rows(), 1):
         sections = [("Instruction", row["instruction"]), ("Input", row["input"]), ("Response", row["output"])]
         expected = "\n\n".join(f"### {name}:\n{text}" for name, text in sections if text or name != "Input")
         got = formatting_func(row)
         if not isinstance(got, str):
-            raise Hint(f"formatting_func must return one string per example, got {type(got).__name__}")
+            return f"formatting_func must return one string per example, got {type(got).__name__}"
         if got != expected:
             empty = " (its input is empty: leave the Input section out)" if not row["input"] else ""
-            raise Hint(f"row {number}{empty}: expected\n{expected!r}\ngot\n{got!r}")
+            return f"row {number}{empty}: expected\n{expected!r}\ngot\n{got!r}"
+    return None
+
+
+@exercise_check("Exercise 1 (formatting_func)")
+def check_formatting_func(formatting_func):
+    problem = _formatting_problem(formatting_func)
+    if problem:
+        raise Hint(problem)
     return "correct: every row is formatted exactly"
+
+
+STEP_BUDGET, BATCH_BUDGET = 16, 4  # exercise 6 trains at most 16 steps of 4 conversations
+HELD_OUT = 48                      # the held-out questions it scores
+TARGET = 0.20                      # the exact match it asks for on them
+
+
+@exercise_check("Exercise 6 (train with your formatting_func)")
+def check_formatting_training(make_sft_trainer, formatting_func, model_source):
+    from ..evaluation import exact_match, generate_completions, held_out_rows
+    from ..models import load_model
+
+    problem = _formatting_problem(formatting_func)
+    if problem:
+        raise Hint(f"exercise 1's formatting_func is not right yet: {problem}")
+    model, tokenizer = load_model(model_source)  # a fresh model: the check trains it from its own weights
+    data = alpaca_dataset()
+    trainer = trainer_checks.built_trainer(make_sft_trainer, model, tokenizer, data, STEP_BUDGET, BATCH_BUDGET)
+    first = tokenizer.decode(trainer.train_dataset[0]["input_ids"])
+    if not first.startswith(formatting_func(data[0])):
+        raise Hint(f"the trainer's first example reads {first[:60]!r}..., not your formatting_func's text: "
+                   "pass formatting_func=formatting_func to SFTTrainer")
+    held_out = held_out_rows(load_chat_dataset("offline")["test"], HELD_OUT, single_turn=True)
+    trainer_checks.trained_on_none_of(trainer, tokenizer, held_out)
+    losses = trainer_checks.train(trainer)
+    prompts = [formatting_func(_as_alpaca(row["messages"][:1])) for row in held_out]  # ends at "### Response:\n"
+    replies = generate_completions(trainer.model, tokenizer, prompts)
+    right = sum(exact_match(reply.split("\n")[0], row["references"]) for reply, row in zip(replies, held_out))
+    score, steps = right / len(held_out), trainer.state.global_step
+    if score < TARGET:
+        raise Hint(f"after {steps} steps exact match is {score:.2f} on {len(held_out)} held-out questions, under "
+                   f"{TARGET:.2f}: use the whole budget ({STEP_BUDGET} steps of {BATCH_BUDGET}) and the learning "
+                   "rate lesson 02 fine-tunes with")
+    return (f"correct: {steps} steps took the loss from {losses[0]:.2f} to {losses[-1]:.2f}; exact match "
+            f"{score:.2f} on {len(held_out)} held-out questions in your format (target {TARGET:.2f})")
 
 
 def conversation_lengths(tokenizer) -> list:

@@ -3,6 +3,7 @@ import copy
 
 import torch
 
+from . import trainer_checks
 from .checks import Hint, exercise_check
 
 SHAPES = [(576, 576), (576, 192), (1536, 576), (49152, 576)]  # (d_out, d_in) of layers in SmolLM2-135M
@@ -161,3 +162,44 @@ def check_lora_linear(LoRALinear, model):
                        "with differentiable torch operations on self.A and self.B (no .data, no detach)")
     return (f"correct: your layer matches peft's LoRA layer in output and in the gradients of A and B "
             f"({r * (base.in_features + base.out_features):,} trainable parameters on v_proj)")
+
+
+LORA_STEPS, LORA_BATCH = 16, 4  # exercise 6 trains at most 16 steps of 4 conversations, as lesson 03 does
+HELD_OUT = 48                   # the held-out questions it scores, as lessons 02 and 03 do
+LORA_TARGET = 0.20              # the exact match it asks for on them
+ADAPTER_RUN = "outputs/03_exercise_lora"  # where it saves the adapter; lesson 05's exercise 5 evaluates it
+
+
+@exercise_check("Exercise 6 (train an adapter to a target)")
+def check_lora_training(make_lora_trainer, model_source):
+    from ..data import load_chat_dataset
+    from ..evaluation import held_out_rows, score_held_out
+    from ..models import load_model
+    from ..training import fresh_output_dir
+
+    model, tokenizer = load_model(model_source)  # a fresh model: the check trains the adapter from zero
+    data = load_chat_dataset("offline")
+    trainer = trainer_checks.built_trainer(make_lora_trainer, model, tokenizer, data["train"], LORA_STEPS, LORA_BATCH)
+    if not hasattr(trainer.model, "peft_config"):
+        raise Hint("the trainer fine-tunes every weight: pass a LoraConfig as SFTTrainer's peft_config")
+    lora_b = [p for name, p in trainer.model.named_parameters() if "lora_B" in name]
+    if any(p.abs().sum() > 0 for p in lora_b):
+        raise Hint("the adapter does not start at zero (B is not zero): a fresh LoraConfig does; "
+                   "do not load an adapter trained before")
+    held_out = held_out_rows(data["test"], HELD_OUT)
+    trainer_checks.trained_on_none_of(trainer, tokenizer, held_out)
+    losses = trainer_checks.train(trainer)
+    score = score_held_out(trainer.model, tokenizer, held_out).correct.mean()
+    rate, steps = trainer.args.learning_rate, trainer.state.global_step
+    if score < LORA_TARGET:
+        why = (f"a learning rate of {rate:g} barely moves an adapter that starts at zero in {steps} steps: "
+               "LoRA wants about ten times full fine-tuning's (lesson 03)") if rate < 5e-4 else \
+              f"use the whole budget ({LORA_STEPS} steps of {LORA_BATCH}) and train on the assistant's replies only"
+        raise Hint(f"after {steps} steps exact match is {score:.2f} on {len(held_out)} held-out questions, under "
+                   f"{LORA_TARGET:.2f}: {why}")
+    folder = fresh_output_dir(ADAPTER_RUN)
+    trainer.save_model(folder)
+    tokenizer.save_pretrained(folder)
+    return (f"correct: {steps} steps at learning rate {rate:g} took the loss from {losses[0]:.2f} to "
+            f"{losses[-1]:.2f}; exact match {score:.2f} on {len(held_out)} held-out questions (target "
+            f"{LORA_TARGET:.2f}). Adapter saved in {folder}")

@@ -116,3 +116,63 @@ def check_position_bias(rubric, bias, model, tokenizer):
                    f"{float(bias):.0%}: judge each pair twice with judge.compare and count 'inconsistent' winners")
     right = sum(v["winner"] == "first" for v in verdicts)
     return f"correct: position bias {expected:.0%}; the judge found the right answer in {right} of {len(verdicts)} pairs"
+
+
+HELD_OUT = 48  # exercise 5 scores the same held-out questions as lessons 02 and 03
+
+
+def held_out_questions() -> list:
+    """The held-out conversations exercise 5 scores (each with its `references`)."""
+    from ..data import load_chat_dataset
+    from ..evaluation import held_out_rows
+
+    return held_out_rows(load_chat_dataset("offline")["test"], HELD_OUT)
+
+
+def your_adapter() -> str:
+    """The adapter exercise 6 of lesson 03 saved here (the newest), else lesson 03's own, else the course's
+    recipe of it (trained once, about a minute)."""
+    from ..recipes import lora_adapter, newest_output
+    from .lesson03 import ADAPTER_RUN
+
+    yours = newest_output(ADAPTER_RUN.rsplit("/", 1)[-1], "adapter_model.safetensors")
+    if yours:
+        print(f"your adapter from lesson 03's exercise 6: {yours}")
+        return str(yours)
+    print("no adapter from lesson 03's exercise 6 in outputs/ here: using lesson 03's LoRA adapter instead")
+    return lora_adapter()
+
+
+@exercise_check("Exercise 5 (evaluate your own adapter)")
+def check_own_adapter(before, after, stderr, beyond_noise, adapter_dir, model_source):
+    from peft import PeftModel
+
+    from ..evaluation import score_held_out
+    from ..models import load_model
+
+    questions = held_out_questions()
+    for name, table in (("before", before), ("after", after)):
+        if not hasattr(table, "correct") or len(table) != len(questions):
+            raise Hint(f"{name} must be the table evaluation.score_held_out returns for the {len(questions)} "
+                       "held-out questions")
+    differences = after.correct.to_numpy(float) - before.correct.to_numpy(float)  # the same questions: pair them
+    paired = float(differences.std(ddof=1) / math.sqrt(len(differences)))
+    unpaired = math.sqrt(sum(t.correct.var(ddof=1) / len(t) for t in (before, after)))
+    if math.isclose(float(stderr), unpaired, rel_tol=1e-6) and not math.isclose(unpaired, paired, rel_tol=1e-6):
+        raise Hint(f"{stderr:.4f} treats the two runs as independent samples; both answered the same questions, "
+                   "so take the standard error of the per-question differences (after - before)")
+    if not math.isclose(float(stderr), paired, rel_tol=1e-6):
+        raise Hint(f"the standard error of the difference is {paired:.4f}, not {float(stderr):.4f}: the sample "
+                   "standard deviation (n - 1) of after - before, per question, divided by sqrt(n)")
+    gain = float(differences.mean())
+    if bool(beyond_noise) != (gain > 2 * paired):
+        raise Hint(f"the gain is {gain:+.2f} and twice its standard error {2 * paired:.2f}: is the gain larger?")
+    model, tokenizer = load_model(model_source)  # the reference scores, computed here at check time
+    reference = {"before": score_held_out(model, tokenizer, questions).correct.mean()}
+    reference["after"] = score_held_out(PeftModel.from_pretrained(model, adapter_dir), tokenizer, questions).correct.mean()
+    for name, table in (("before", before), ("after", after)):
+        if abs(table.correct.mean() - reference[name]) > 1.5 / len(questions):  # a question may flip with batching
+            which = "the base model" if name == "before" else f"the base model with the adapter in {adapter_dir}"
+            raise Hint(f"{name} scores {table.correct.mean():.2f}, but {which} scores {reference[name]:.2f} here")
+    return (f"correct: {reference['before']:.2f} -> {reference['after']:.2f}, a gain of {gain:+.2f} +/- {paired:.2f} "
+            f"(paired): {'beyond' if beyond_noise else 'within'} the noise of {len(questions)} questions")

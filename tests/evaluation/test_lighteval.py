@@ -74,8 +74,7 @@ def test_held_out_replies_are_the_runs_own_for_the_rows_it_scored(mmlu_run):
     from helpers import evaluation
 
     pipeline, _ = mmlu_run
-    rows = [r for r in helpers.load_chat_dataset("offline")["test"]
-            if r["kind"] in ("yes/no", "multiple choice", "short answer")]
+    rows = evaluation.held_out_rows(helpers.load_chat_dataset("offline")["test"])
     replies = lighteval_runs.held_out_replies(pipeline, rows)
     details = lighteval_runs.details_table(pipeline, "course_held_out|0")
     assert len(replies) == 6 and replies.index.is_monotonic_increasing  # LightEval's sample, in the rows' order

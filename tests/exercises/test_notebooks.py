@@ -64,9 +64,10 @@ def test_no_function_a_learner_imports_returns_an_exercises_answer():
                                                      if inspect.isfunction(value) and value.__module__ == module.__name__
                                                      and not name.startswith(("_", "check_"))}
                for module in (lesson01, lesson02, lesson03, lesson04, lesson05)}
-    assert offered == {"lesson01": set(), "lesson02": {"alpaca_rows", "conversation_lengths", "mask_conversations"},
+    assert offered == {"lesson01": set(),
+                       "lesson02": {"alpaca_rows", "alpaca_dataset", "conversation_lengths", "mask_conversations"},
                        "lesson03": set(), "lesson04": {"held_out_prompts", "adapter_model", "merge_into_4bit"},
-                       "lesson05": {"mmlu_data"}}
+                       "lesson05": {"mmlu_data", "held_out_questions", "your_adapter"}}
 
 
 def test_worked_answers_in_markdown_become_a_place_for_the_learners_own():
@@ -88,3 +89,21 @@ def test_every_exercise_set_ends_with_why_questions_answered_in_the_solution(sol
     assert last.source.count("<!-- BEGIN SOLUTION -->") >= 4
     assert handed_out.source.count("*Your answer:*") == last.source.count("<!-- BEGIN SOLUTION -->")
     assert "<!--" not in handed_out.source
+
+
+def test_the_training_exercises_prose_states_their_budgets():
+    """The numbers the training exercises' Markdown states are the ones their checks hold a learner to."""
+    import nbformat
+
+    from helpers.exercises import lesson02, lesson03, lesson05
+
+    def cell(name, cell_id):
+        notebook = nbformat.read(COURSE_ROOT / "solutions" / name, as_version=4)
+        return next(c.source for c in notebook.cells if c.get("id") == cell_id)
+
+    assert f"({lesson02.STEP_BUDGET} training steps, then {lesson02.HELD_OUT} short replies)" in \
+        cell("02_supervised_fine_tuning_exercises.ipynb", "ex6-intro")
+    assert f"({lesson03.LORA_STEPS} training steps, then {lesson03.HELD_OUT} short replies)" in \
+        cell("03_lora_and_qlora_exercises.ipynb", "ex6-intro")
+    assert lesson03.ADAPTER_RUN in cell("03_lora_and_qlora_exercises.ipynb", "ex6-intro")
+    assert f"two rounds of {lesson05.HELD_OUT} short replies" in cell("05_evaluation_exercises.ipynb", "ex5-intro")
