@@ -343,11 +343,22 @@ def _graded(todo: list, submissions: Path, out_dir: Path, references: dict, time
             print(f"[{n}/{len(todo)}] {path} ...", flush=True)
             yield path, grade_safely(*arguments(i, path))
         return
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_share_the_cores, initargs=(jobs,)) as pool:
         futures = {pool.submit(grade_safely, *arguments(i, path)): path for i, path in todo}
         for n, future in enumerate(as_completed(futures), 1):
             print(f"[{n}/{len(todo)}] {futures[future]} graded", flush=True)
             yield futures[future], future.result()
+
+
+def _share_the_cores(jobs: int) -> None:
+    """In a grading worker: the kernels it starts use their share of the cores. Each kernel's torch would
+    otherwise start a thread per core, and N kernels training at once on the same cores slow each other
+    down more than running them one after the other."""
+    import os
+
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, threads)
 
 
 PROGRESS = "progress.jsonl"

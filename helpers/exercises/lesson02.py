@@ -82,7 +82,7 @@ def check_formatting_training(make_sft_trainer, formatting_func, model_source):
                    "pass formatting_func=formatting_func to SFTTrainer")
     held_out = held_out_rows(load_chat_dataset("offline")["test"], HELD_OUT, single_turn=True)
     trainer_checks.trained_on_none_of(trainer, tokenizer, held_out)
-    losses = trainer_checks.train(trainer)
+    trained = trainer_checks.train(trainer)
     prompts = [formatting_func(_as_alpaca(row["messages"][:1])) for row in held_out]  # ends at "### Response:\n"
     replies = generate_completions(trainer.model, tokenizer, prompts)
     right = sum(exact_match(reply.split("\n")[0], row["references"]) for reply, row in zip(replies, held_out))
@@ -91,8 +91,8 @@ def check_formatting_training(make_sft_trainer, formatting_func, model_source):
         raise Hint(f"after {steps} steps exact match is {score:.2f} on {len(held_out)} held-out questions, under "
                    f"{TARGET:.2f}: use the whole budget ({STEP_BUDGET} steps of {BATCH_BUDGET}) and the learning "
                    "rate lesson 02 fine-tunes with")
-    return (f"correct: {steps} steps took the loss from {losses[0]:.2f} to {losses[-1]:.2f}; exact match "
-            f"{score:.2f} on {len(held_out)} held-out questions in your format (target {TARGET:.2f})")
+    return (f"correct: {trained}; exact match {score:.2f} on {len(held_out)} held-out questions in your format "
+            f"(target {TARGET:.2f})")
 
 
 def conversation_lengths(tokenizer) -> list:

@@ -61,11 +61,15 @@ def _question(content: str) -> str:
     return content.partition("\n\n")[2] or content
 
 
-def train(trainer) -> list:
-    """Train (the loss on the trained tokens only, on a CPU: the same loss, faster) and return the losses."""
+def train(trainer) -> str:
+    """Train (the loss on the trained tokens only, on a CPU: the same loss, faster); say what the loss did."""
     from ..training import use_trained_token_loss_on_cpu
 
     use_trained_token_loss_on_cpu(trainer)
     with torch.enable_grad():
         trainer.train()
-    return [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    steps = trainer.state.global_step
+    if len(losses) > 1:
+        return f"{steps} steps took the loss from {losses[0]:.2f} to {losses[-1]:.2f}"
+    return f"{steps} steps" + (f" ended at a loss of {losses[0]:.2f}" if losses else "")

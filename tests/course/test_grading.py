@@ -176,3 +176,22 @@ def test_students_files_are_never_modified_and_grades_never_overwritten(graded):
 def test_an_empty_folder_is_refused_with_what_to_do(tmp_path):
     with pytest.raises(ValueError, match="one notebook per student"):
         grading.grade(tmp_path, tmp_path / "out")
+
+
+def test_parallel_grading_gives_each_kernel_its_share_of_the_cores(monkeypatch):
+    # N kernels each starting a thread per core fight over the cores (two trainings at once on 2 cores
+    # took longer than one after the other): a worker's kernels get cores // N threads, unless the
+    # instructor set the variables already.
+    import os
+
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    grading._share_the_cores(2)
+    assert os.environ["OMP_NUM_THREADS"] == os.environ["MKL_NUM_THREADS"] == "2"
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    grading._share_the_cores(8)
+    assert os.environ["OMP_NUM_THREADS"] == "3" and os.environ["MKL_NUM_THREADS"] == "2"
+    monkeypatch.delenv("MKL_NUM_THREADS")
+    grading._share_the_cores(8)
+    assert os.environ["MKL_NUM_THREADS"] == "1"
