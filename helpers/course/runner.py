@@ -110,7 +110,8 @@ def _execute(notebook: Path, out: Path, parameters: dict, timeout, outcome: dict
     status, error = "ok", ""
     try:
         papermill.execute_notebook(str(notebook), str(out), parameters=parameters, cwd=str(out.parent),
-                                   progress_bar=True, execution_timeout=timeout)
+                                   progress_bar=True, execution_timeout=timeout,
+                                   extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no TCP warning per notebook
     except PapermillExecutionError as e:
         first_line = (e.source or "").strip().splitlines()[:1] or [""]
         status, error = "failed", f"cell {e.cell_index} `{first_line[0][:60]}`: {e.ename}: {e.evalue}"

@@ -76,12 +76,12 @@ def check_formatting_training(make_sft_trainer, formatting_func, model_source):
     model, tokenizer = load_model(model_source)  # a fresh model: the check trains it from its own weights
     data = alpaca_dataset()
     trainer = trainer_checks.built_trainer(make_sft_trainer, model, tokenizer, data, STEP_BUDGET, BATCH_BUDGET)
+    held_out = held_out_rows(load_chat_dataset("offline")["test"], HELD_OUT, single_turn=True)
+    trainer_checks.trained_on_none_of(trainer, tokenizer, held_out)
     first = tokenizer.decode(trainer.train_dataset[0]["input_ids"])
     if not first.startswith(formatting_func(data[0])):
         raise Hint(f"the trainer's first example reads {first[:60]!r}..., not your formatting_func's text: "
                    "pass formatting_func=formatting_func to SFTTrainer")
-    held_out = held_out_rows(load_chat_dataset("offline")["test"], HELD_OUT, single_turn=True)
-    trainer_checks.trained_on_none_of(trainer, tokenizer, held_out)
     trained = trainer_checks.train(trainer)
     prompts = [formatting_func(_as_alpaca(row["messages"][:1])) for row in held_out]  # ends at "### Response:\n"
     replies = generate_completions(trainer.model, tokenizer, prompts)

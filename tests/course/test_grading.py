@@ -21,6 +21,11 @@ WRONG_ANSWERS = {  # the TODO line of each exercise -> a wrong answer
 }
 
 
+# Exercise 2 asks to fix a conversation; moving the user's words into the system message makes a valid one
+SYSTEM_TRICK = [{"role": "system", "content": "Answer briefly. Name a primary colour. Another one? Not red."},
+                {"role": "user", "content": "Go on."}, {"role": "assistant", "content": "Red."},
+                {"role": "user", "content": "And?"}, {"role": "assistant", "content": "Blue."}]
+
 RUN_TIME_SWAPS = {
     "kim": 'vars(lesson01)["check_pirate_messages"] = {fake}',
     "lee": 'getattr(lesson01, "__dict__").update(check_pirate_messages={fake})',
@@ -65,6 +70,7 @@ def graded(tmp_path_factory, offline_model):  # the model converted first: in a 
     for student, swap in RUN_TIME_SWAPS.items():  # a passing result faked three ways the source text hides
         handed_in(submissions / f"{student}.ipynb", {"messages = ...": "from helpers.exercises.checks import report\n"
                                                      + swap.format(fake=fake) + "\nmessages = None"})
+    handed_in(submissions / "kai.ipynb", {"fixed = ...": f"fixed = {SYSTEM_TRICK!r}"})  # 01-2's known way around
     handed_in(submissions / "hal.ipynb", first_check="markdown")                 # a check cell turned into Markdown
     handed_in(submissions / "ivy.ipynb", first_check="delete")                   # a check cell deleted
     (submissions / "jo.ipynb").write_text('{"cells": [')                         # a file cut short
@@ -83,9 +89,9 @@ def test_grading_finishes_and_writes_both_tables(graded):
     root, result, _ = graded
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     rows = list(csv.DictReader(open(root / "grades" / "grades.csv")))
-    assert {r["student"] for r in rows} == {"ada", "ben", "cy", "dee", "eve", "fay", "gus", "hal", "ivy", "jo",
+    assert {r["student"] for r in rows} == {"ada", "ben", "cy", "dee", "eve", "fay", "gus", "hal", "ivy", "jo", "kai",
                                             *RUN_TIME_SWAPS}
-    assert len(rows) == 12 * 4 + 1 and "| ada | 01_chat_templates_exercises | Exercise 1 | passed |" in \
+    assert len(rows) == 13 * 4 + 1 and "| ada | 01_chat_templates_exercises | Exercise 1 | passed |" in \
         (root / "grades" / "grades.md").read_text()
     assert "TCP without encryption" not in result.stderr  # the kernels talk over local sockets
 
@@ -96,6 +102,8 @@ def test_correct_wrong_and_unfinished_are_told_apart_with_hints(graded):
     assert {r["result"] for r in ben.values()} == {"failed"} and all(r["hint"] for r in ben.values())
     assert "assistant" in ben["Exercise 1"]["hint"]  # the hint names what is missing (the reply)
     assert {r["result"] for r in results(graded, "cy").values()} == {"not done"}
+    kai = results(graded, "kai")  # a known way around a check: graded as failed, with the reason
+    assert kai["Exercise 2"]["result"] == "failed" and "must stay in user messages" in kai["Exercise 2"]["hint"]
 
 
 def test_a_crash_and_a_hang_are_reported_and_do_not_stop_the_batch(graded):
@@ -142,7 +150,7 @@ def test_an_unreadable_file_gets_a_row_and_the_others_are_graded(graded):
 def test_points_give_one_row_per_student_for_an_lms(graded):
     root = graded[0]
     points = {r["student"]: r for r in csv.DictReader(open(root / "grades" / "points.csv"))}
-    assert len(points) == 13 and points["ada"]["total"] == "4" and points["ada"]["out of"] == "4"
+    assert len(points) == 14 and points["ada"]["total"] == "4" and points["ada"]["out of"] == "4"
     assert points["ben"]["total"] == "0" and points["jo"]["total"] == "0"
     assert points["ada"]["01_chat_templates_exercises Exercise 2"] == "1"
 

@@ -26,6 +26,7 @@ def test_setup_notebook_runs_in_batch_and_its_metrics_reach_the_summary(tmp_path
     assert (run_dir / "00_setup.ipynb").exists() and "| 00_setup | ok |" in (run_dir / "summary.md").read_text()
     line = next(line for line in result.stdout.splitlines() if line.startswith("00_setup "))
     assert " ok " in line and " GB " in line and line.endswith(row["headline"]), line  # one line, not every column
+    assert "TCP without encryption" not in result.stderr  # the kernel's own log stays at errors
 
 
 def test_the_terminal_summary_is_one_line_per_notebook_with_its_headline_or_error():
