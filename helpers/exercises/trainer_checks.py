@@ -26,8 +26,8 @@ def built_trainer(make_trainer, model, tokenizer, train_dataset, steps: int, bat
         trainer = make_trainer(model, tokenizer, train_dataset)
     except ValueError as e:
         if "bf16" in str(e) or "fp16" in str(e):
-            raise Hint(f"SFTConfig refused the precision ({e}): pass **hardware.trainer_precision(), which "
-                       "picks bf16, fp16 or fp32 for this machine") from None
+            raise Hint(f"SFTConfig refused the precision ({e}): pass "
+                       "**helpers.detect_hardware().trainer_precision(), which picks bf16, fp16 or fp32 here") from None
         raise
     if not isinstance(trainer, SFTTrainer):
         raise Hint(f"make the function return the SFTTrainer it builds (not yet trained), got {type(trainer).__name__}")
