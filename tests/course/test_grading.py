@@ -1,4 +1,4 @@
-"""The grade command on a small class: lesson 01's exercises, handed in six ways, executed for real."""
+"""The grade command on a small class: lesson 01's exercises handed in many ways, and lesson 05's known tricks, executed for real."""
 import csv
 import subprocess
 import sys
@@ -33,10 +33,10 @@ RUN_TIME_SWAPS = {
 }
 
 
-def handed_in(path, replace=None, edit_check=None, first_check=None):
+def handed_in(path, replace=None, edit_check=None, first_check=None, exercise=EXERCISE):
     """The exercise notebook with some TODO lines answered (or a check cell edited), saved as a student's.
     `first_check`: "markdown" turns exercise 1's check cell into Markdown, "delete" deletes it."""
-    notebook = nbformat.read(EXERCISE, as_version=4)
+    notebook = nbformat.read(exercise, as_version=4)
     for cell in notebook.cells:
         for todo, answer in (replace or {}).items():
             if cell.source.startswith(todo):
@@ -53,8 +53,19 @@ def handed_in(path, replace=None, edit_check=None, first_check=None):
     return path
 
 
+# Lesson 05's known ways around: the helper that is exercise 2's answer, and a rubric that says nothing
+LESSON05_TRICKS = {
+    "gsm8k_match = ...": "from helpers.evaluation import scoring\n"
+                         "gsm8k_match = lambda reply, ref: scoring.final_number(reply) == scoring.final_number(ref)",
+    "rubric = ...": 'rubric = "one two three four five six seven eight"\nbias = 0.0',
+}
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, offline_model):  # the model converted first: in a fresh cache that takes over 20 s
+    from helpers import recipes
+
+    recipes.lora_adapter()  # lesson 05's exercise 5 reads lesson 03's adapter: trained once, not within a cell's 20 s
     root = tmp_path_factory.mktemp("class")
     submissions = root / "submissions"
     submissions.mkdir()
@@ -71,6 +82,7 @@ def graded(tmp_path_factory, offline_model):  # the model converted first: in a 
         handed_in(submissions / f"{student}.ipynb", {"messages = ...": "from helpers.exercises.checks import report\n"
                                                      + swap.format(fake=fake) + "\nmessages = None"})
     handed_in(submissions / "kai.ipynb", {"fixed = ...": f"fixed = {SYSTEM_TRICK!r}"})  # 01-2's known way around
+    handed_in(submissions / "lou.ipynb", LESSON05_TRICKS, exercise=ROOT / "exercises" / "05_evaluation_exercises.ipynb")
     handed_in(submissions / "hal.ipynb", first_check="markdown")                 # a check cell turned into Markdown
     handed_in(submissions / "ivy.ipynb", first_check="delete")                   # a check cell deleted
     (submissions / "jo.ipynb").write_text('{"cells": [')                         # a file cut short
@@ -90,8 +102,8 @@ def test_grading_finishes_and_writes_both_tables(graded):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     rows = list(csv.DictReader(open(root / "grades" / "grades.csv")))
     assert {r["student"] for r in rows} == {"ada", "ben", "cy", "dee", "eve", "fay", "gus", "hal", "ivy", "jo", "kai",
-                                            *RUN_TIME_SWAPS}
-    assert len(rows) == 13 * 4 + 1 and "| ada | 01_chat_templates_exercises | Exercise 1 | passed |" in \
+                                            "lou", *RUN_TIME_SWAPS}
+    assert len(rows) == 13 * 4 + 1 + 5 and "| ada | 01_chat_templates_exercises | Exercise 1 | passed |" in \
         (root / "grades" / "grades.md").read_text()
     assert "TCP without encryption" not in result.stderr  # the kernels talk over local sockets
 
@@ -102,8 +114,12 @@ def test_correct_wrong_and_unfinished_are_told_apart_with_hints(graded):
     assert {r["result"] for r in ben.values()} == {"failed"} and all(r["hint"] for r in ben.values())
     assert "assistant" in ben["Exercise 1"]["hint"]  # the hint names what is missing (the reply)
     assert {r["result"] for r in results(graded, "cy").values()} == {"not done"}
-    kai = results(graded, "kai")  # a known way around a check: graded as failed, with the reason
+    kai = results(graded, "kai")  # known ways around the checks: graded as failed, with the reason
     assert kai["Exercise 2"]["result"] == "failed" and "must stay in user messages" in kai["Exercise 2"]["hint"]
+    lou = results(graded, "lou")
+    assert lou["Exercise 2"]["result"] == "failed" and "write the matching yourself" in lou["Exercise 2"]["hint"]
+    assert lou["Exercise 4"]["result"] == "failed" and "compare each answer with the reference" in lou["Exercise 4"]["hint"]
+    assert {lou[f"Exercise {n}"]["result"] for n in (1, 3, 5)} == {"not done"}
 
 
 def test_a_crash_and_a_hang_are_reported_and_do_not_stop_the_batch(graded):
@@ -150,7 +166,7 @@ def test_an_unreadable_file_gets_a_row_and_the_others_are_graded(graded):
 def test_points_give_one_row_per_student_for_an_lms(graded):
     root = graded[0]
     points = {r["student"]: r for r in csv.DictReader(open(root / "grades" / "points.csv"))}
-    assert len(points) == 14 and points["ada"]["total"] == "4" and points["ada"]["out of"] == "4"
+    assert len(points) == 15 and points["ada"]["total"] == "4" and points["ada"]["out of"] == "9"  # 01's four, 05's five
     assert points["ben"]["total"] == "0" and points["jo"]["total"] == "0"
     assert points["ada"]["01_chat_templates_exercises Exercise 2"] == "1"
 
