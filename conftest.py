@@ -14,10 +14,10 @@ def pytest_runtest_makereport(item, call):
     report = (yield).get_result()
     if call.when != "call" or not report.passed or "solutions" not in Path(str(item.fspath)).parts:
         return
-    from helpers.exercises.checks import MIME, PASSED
+    from helpers.exercises.checks import MIME, PASSED, SKIPPED
 
     results = [out["data"][MIME] for out in getattr(item, "test_outputs", None) or [] if MIME in out.get("data", {})]
-    unpassed = [f"{r['exercise']}: {r['status']}: {r['message']}" for r in results if r["status"] != PASSED]
+    unpassed = [f"{r['exercise']}: {r['status']}: {r['message']}" for r in results if r["status"] not in (PASSED, SKIPPED)]
     if unpassed:
         report.outcome = "failed"
         report.longrepr = "a solution's check did not pass:\n" + "\n".join(unpassed)

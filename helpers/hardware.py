@@ -118,8 +118,14 @@ def _cpu_name() -> str:
         return platform.processor() or "CPU"
 
 
+NO_4BIT = "COURSE_NO_4BIT"  # =1: act as a machine without 4-bit kernels (how the course tests that path)
+
+
 def four_bit_problem() -> str | None:
     """Why bitsandbytes 4-bit (QLoRA) cannot run here, or None when it can."""
+    if os.environ.get(NO_4BIT) == "1":
+        return (f"4-bit is turned off ({NO_4BIT}=1), the course's stand-in for a machine whose bitsandbytes "
+                "has no 4-bit kernels, such as an Apple or ARM one")
     try:
         import bitsandbytes  # noqa: F401
     except ImportError as e:

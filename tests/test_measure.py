@@ -62,3 +62,12 @@ def test_on_a_gpu_peak_memory_is_the_gpus_not_host_ram(monkeypatch):
     assert (memory.start_gb, memory.peak_gb, memory.what) == (1.0, 3.0, "GPU memory")
     assert repr(memory).startswith("GPU memory: peak 3.00 GB")
     assert PeakMemory().what == "RAM"
+
+
+def test_4bit_can_be_turned_off_to_test_the_machines_without_it(monkeypatch):
+    monkeypatch.setenv(hardware.NO_4BIT, "1")
+    assert "turned off (COURSE_NO_4BIT=1)" in hardware.four_bit_problem()
+    monkeypatch.setenv(hardware.NO_4BIT, "0")
+    monkeypatch.setattr(hardware.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(hardware, "detect_hardware", lambda: hardware.Hardware("cpu", "a CPU", 16, 2, False, False))
+    assert hardware.four_bit_problem() is None

@@ -8,12 +8,16 @@ import json
 from contextlib import contextmanager
 
 MIME = "application/vnd.fine-tuning-course.check+json"
-PASSED, FAILED, NOT_DONE = "passed", "failed", "not done"
-SYMBOL = {PASSED: "✅", FAILED: "❌", NOT_DONE: "⏳"}
+PASSED, FAILED, NOT_DONE, SKIPPED = "passed", "failed", "not done", "skipped"
+SYMBOL = {PASSED: "✅", FAILED: "❌", NOT_DONE: "⏳", SKIPPED: "➖"}
 
 
 class Hint(Exception):
     """Raised inside a check to say what is wrong with an answer."""
+
+
+class Skip(Exception):
+    """Raised inside a check that cannot run on this machine (QLoRA without 4-bit kernels): says why."""
 
 
 def report(exercise: str, status: str, message: str) -> str:
@@ -42,6 +46,8 @@ def exercise_check(name: str):
                 return report(name, PASSED, fn(*answers) or "correct")
             except Hint as hint:
                 return report(name, FAILED, str(hint))
+            except Skip as why:
+                return report(name, SKIPPED, f"skipped on this machine: {why}")
             except Exception as e:  # a broken answer must produce a hint, not a traceback
                 return report(name, FAILED, f"your answer raised {type(e).__name__}: {e}")
         return check

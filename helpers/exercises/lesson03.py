@@ -4,7 +4,7 @@ import copy
 import torch
 
 from . import trainer_checks
-from .checks import Hint, exercise_check
+from .checks import Hint, Skip, exercise_check
 
 SHAPES = [(576, 576), (576, 192), (1536, 576), (49152, 576)]  # (d_out, d_in) of layers in SmolLM2-135M
 BUDGET = 1_000_000
@@ -83,7 +83,7 @@ def check_four_bit_estimate(estimate_bytes, model, model_path):
 
     problem = four_bit_problem()
     if problem:
-        raise Hint(f"this machine cannot load 4-bit models to check against ({problem})")
+        raise Skip(f"the check loads the 4-bit model, and {problem}")
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)

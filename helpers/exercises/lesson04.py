@@ -104,8 +104,17 @@ def check_merged_weight(merged_weight, adapter_dir):
 
 
 def merge_into_4bit(adapter_dir):
-    """The broken merge of exercise 4: the adapter merged into a 4-bit base."""
+    """The broken merge of exercise 4: the adapter merged into a 4-bit base (None, with the reason printed,
+    on a machine without 4-bit kernels: the exercise's fix and its check need none)."""
     from transformers import BitsAndBytesConfig
+
+    from ..hardware import four_bit_problem
+
+    problem = four_bit_problem()
+    if problem:
+        print(f"No 4-bit merge to look at here: {problem}. Read the lesson's section 5 for what it shows; "
+              "the fix below and its check run in full precision and need no 4-bit kernels.")
+        return None
 
     from ..cpu_4bit import use_vectorized_dequantize
     use_vectorized_dequantize()  # on an x86 CPU without AVX-512 only: the same numbers, faster

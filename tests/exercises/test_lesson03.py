@@ -96,3 +96,12 @@ def test_lora_from_scratch_matches_peft_and_each_mistake_gets_its_hint(offline_m
     capsys.readouterr()
     assert lesson03.check_lora_linear(answer, offline_model[0]) == FAILED
     assert hint in capsys.readouterr().out
+
+
+def test_the_4bit_estimate_is_skipped_with_the_reason_where_4bit_cannot_run(offline_model, capsys, monkeypatch):
+    import helpers
+    from helpers.exercises.checks import SKIPPED
+
+    monkeypatch.setenv("COURSE_NO_4BIT", "1")
+    assert lesson03.check_four_bit_estimate(1, offline_model[0], helpers.model_path("offline")) == SKIPPED
+    assert "skipped on this machine: the check loads the 4-bit model, and 4-bit is turned off" in capsys.readouterr().out

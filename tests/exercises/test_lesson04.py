@@ -75,3 +75,9 @@ def test_exercise_1_wants_the_models_own_replies_not_fixed_styled_strings(offlin
     assert lesson04.check_answer_in_style(fixed, model, tokenizer) == FAILED
     assert "let the model answer (helpers.chat, greedy), do not write the reply yourself" in capsys.readouterr().out
     assert lesson04.check_answer_in_style(honest, model, tokenizer) == PASSED
+
+
+def test_the_4bit_merge_to_look_at_is_none_with_the_reason_where_4bit_cannot_run(capsys, monkeypatch):
+    monkeypatch.setenv("COURSE_NO_4BIT", "1")
+    assert lesson04.merge_into_4bit("an adapter folder it never reads") is None
+    assert "No 4-bit merge to look at here: 4-bit is turned off" in capsys.readouterr().out

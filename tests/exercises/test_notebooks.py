@@ -43,6 +43,20 @@ def test_a_solution_check_that_does_not_pass_fails_under_nbval(pytester, make_no
     result.stdout.fnmatch_lines(["*Exercise 1: failed: the answer is 42*"])
 
 
+def test_a_solution_check_skipped_on_this_machine_passes_under_nbval(pytester, make_notebook):
+    """A check that cannot run here (QLoRA without 4-bit kernels) reports skipped, with its reason: not a failure."""
+    folder = pytester.mkdir("solutions")
+    make_notebook(folder / "toy.ipynb",
+                  "from helpers.exercises.checks import exercise_check, Skip\n"
+                  "@exercise_check('Exercise 1')\n"
+                  "def check(answer):\n"
+                  "    raise Skip('no 4-bit kernels here')\n"
+                  "check(42)", parameters=None)
+    pytester.makeconftest((COURSE_ROOT / "conftest.py").read_text())
+    result = pytester.runpytest_subprocess("--nbval-lax", "-p", "no:cacheprovider", "-s", str(folder / "toy.ipynb"))
+    result.assert_outcomes(passed=1)
+
+
 def test_strip_solutions_keeps_the_placeholder_and_refuses_broken_markers():
     source = "x = 1\n    # BEGIN SOLUTION -> answer = ...\n    answer = 42\n    # END SOLUTION\nprint(x)"
     assert strip_solutions(source) == "x = 1\n    answer = ...  # TODO: your answer\nprint(x)"
