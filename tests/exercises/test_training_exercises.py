@@ -42,9 +42,7 @@ def held_out_as_alpaca():
     from datasets import Dataset
 
     rows = evaluation.held_out_rows(helpers.load_chat_dataset()["test"], single_turn=True)
-    return Dataset.from_list([{"instruction": r["messages"][0]["content"].partition("\n\n")[0],
-                               "input": r["messages"][0]["content"].partition("\n\n")[2],
-                               "output": r["messages"][1]["content"]} for r in rows])
+    return Dataset.from_list([lesson02._as_alpaca(r["messages"]) for r in rows])  # as alpaca_dataset() converts
 
 
 def loaded_over(model):  # what loading a fine-tuned checkpoint into the given model looks like to the check
