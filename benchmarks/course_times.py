@@ -1,0 +1,82 @@
+"""The whole course's time and peak memory on this machine: every lesson and solution notebook under
+the `cpu` profile, run as `make course` runs the lessons, one results file per kind of machine.
+
+    .venv/bin/python benchmarks/course_times.py                 # a first run: models converted, recipes trained
+    .venv/bin/python benchmarks/course_times.py --warm          # with this machine's model cache as it is
+    .venv/bin/python benchmarks/course_times.py --from runs/X   # read a run `python -m helpers run` already made
+    .venv/bin/python benchmarks/course_times.py --write-docs    # put the results into the README and headers
+
+Writes `results/course-times-<kind>.csv` (one row per notebook: status, seconds, peak memory in GB,
+its headline result) and `.md` (the same table with the machine, the CPU's flags, the date and the
+commit). By default the run gets an empty model cache (`COURSE_CACHE_DIR` in a temporary folder),
+so it pays what a learner's first run pays: converting the offline models, training what lesson 04
+and the exercises cache. About 15 minutes on a 2-core CPU with bf16 units, 20 on one limited to AVX2.
+
+`--write-docs` rewrites the "Time and memory" paragraph of every notebook's first cell and the
+README's table from the results files (`helpers.course.course_times`); `tests/test_project.py`
+fails when they disagree.
+"""
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from helpers.course import course_times  # noqa: E402
+from helpers.hardware import _cpu_flags, _torch_cpu_capability, machine_kind  # noqa: E402
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")) + sorted((ROOT / "solutions").glob("[0-9]*.ipynb"))
+FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def run_course(runs_dir: Path, warm: bool) -> Path:
+    env = dict(os.environ)
+    cache = None if warm else tempfile.mkdtemp(prefix="course-cache-")
+    if cache:
+        env["COURSE_CACHE_DIR"] = cache
+    before = set(runs_dir.glob("*")) if runs_dir.exists() else set()
+    command = [sys.executable, "-m", "helpers", "run", "--profile", "cpu", *map(str, NOTEBOOKS), "--runs-dir", str(runs_dir)]
+    finished = subprocess.run(command, cwd=ROOT, env=env)
+    (run_dir,) = set(runs_dir.glob("*")) - before
+    if finished.returncode != 0:
+        print(f"some notebooks failed (exit {finished.returncode}); their rows say so", file=sys.stderr)
+    return run_dir
+
+
+def machine() -> dict:
+    flags = set(_cpu_flags().split())
+    return {"kind": machine_kind(), "cpu": course_times.cpu_name(), "cores": os.cpu_count(),
+            "flags": " ".join(f for f in FLAGS_OF_INTEREST if f in flags),
+            "torch_capability": _torch_cpu_capability(), "date": date.today().isoformat(),
+            "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                     text=True).stdout.strip()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--from", dest="run_dir", type=Path, help="a run folder with summary.csv, instead of running")
+    parser.add_argument("--warm", action="store_true", help="keep this machine's model cache (not a first run)")
+    parser.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "course-times")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--write-docs", action="store_true", help="only rewrite the README and notebook headers")
+    args = parser.parse_args()
+    if args.write_docs:
+        changed = course_times.sync(write=True)
+        print("rewrote:", ", ".join(map(str, changed)) if changed else "nothing (already in sync)")
+        return
+    run_dir = args.run_dir or run_course(args.runs_dir, args.warm)
+    rows = course_times.read_summary(run_dir / "summary.csv")
+    info = {**machine(), "cache": "warm" if args.warm or args.run_dir else "empty (a first run)"}
+    csv_path, md_path = course_times.write_results(args.out, info, rows)
+    print(md_path.read_text())
+    print(f"wrote {csv_path} and {md_path}; `--write-docs` puts them into the README and headers")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""The course's measured run times, from `benchmarks/course_times.py`'s results files, and the text that
+quotes them: the "Time and memory" paragraph of every notebook's first cell and the README's table.
+
+`sync()` says which of those no longer match the results files (a test calls it), `sync(write=True)`
+rewrites them. So every time and memory figure a learner reads there was measured, by one script.
+"""
+import csv
+import json
+import re
+from pathlib import Path
+
+from . import COURSE_ROOT
+
+RESULTS = COURSE_ROOT / "benchmarks" / "results"
+README = COURSE_ROOT / "README.md"
+NOTEBOOK_FOLDERS = ("notebooks", "solutions", "exercises")
+COLUMNS = ("notebook", "status", "seconds", "peak_memory_gb", "headline")
+# Each kind of CPU a results file may come from, in the order the text gives them.
+KINDS = {
+    "cpu-bf16": "with bf16 units",
+    "cpu-avx2": "without bf16 units (AVX2)",
+    "cpu-avx2-emulated": "without bf16 units (an AVX-512 CPU limited to AVX2)",
+}
+PARAGRAPH = re.compile(r"\*\*Time and memory\*\*.*?(?=\n\n|\Z)", re.S)
+TABLE = re.compile(r"(<!-- course-times -->\n).*?(\n<!-- /course-times -->)", re.S)
+
+
+def cpu_name() -> str:
+    from ..hardware import detect_hardware
+    return detect_hardware().name
+
+
+def read_summary(path: Path) -> list:
+    """The rows of a run's summary.csv, each cut to the columns the results keep."""
+    with open(path, newline="") as f:
+        return [{column: row.get(column, "") for column in COLUMNS} for row in csv.DictReader(f)]
+
+
+def write_results(folder: Path, machine: dict, rows: list) -> tuple:
+    """results/course-times-<kind>.csv (the rows) and .md (the machine, then the rows as a table)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / f"course-times-{machine['kind']}"
+    with open(stem.with_suffix(".csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    stem.with_suffix(".json").write_text(json.dumps(machine, indent=1) + "\n")
+    total = sum(float(row["seconds"]) for row in rows)
+    lines = [f"# Course times on {machine['kind']}", "",
+             *(f"- {key}: {value}" for key, value in machine.items()), f"- total: {total / 60:.1f} min", "",
+             "| notebook | status | seconds | peak memory (GB) | headline |", "|---|---|---|---|---|",
+             *(f"| {r['notebook']} | {r['status']} | {r['seconds']} | {r['peak_memory_gb']} | {r['headline']} |"
+               for r in rows)]
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    return stem.with_suffix(".csv"), stem.with_suffix(".md")
+
+
+def measured(folder: Path = RESULTS) -> dict:
+    """kind -> (machine, {notebook name: row}) for each results file there, in KINDS order."""
+    found = {}
+    for kind in KINDS:
+        rows_file = folder / f"course-times-{kind}.csv"
+        if rows_file.exists():
+            machine = json.loads(rows_file.with_suffix(".json").read_text())
+            found[kind] = machine, {row["notebook"]: row for row in read_summary(rows_file)}
+    return found
+
+
+def stand_in_speed(folder: Path = RESULTS) -> float | None:
+    """How much faster the AVX2-limited stand-in trains than a real AVX2 CPU: the tokens/s of the same
+    LoRA path in the two training-speed results files (None when one is missing)."""
+    def lora_speed(kind):
+        path = folder / f"training-speed-{kind}.json"
+        if not path.exists():
+            return None
+        rows = json.loads(path.read_text())["training"]
+        return next((r["tokens_per_second"] for r in rows if r["name"].startswith("LoRA r=8 (course default")), None)
+    real, stand_in = lora_speed("cpu-avx2"), lora_speed("cpu-avx2-emulated")
+    return stand_in / real if real and stand_in else None
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def describe(kind: str, machine: dict, folder: Path = RESULTS) -> str:
+    text = f"{KINDS[kind]}, {machine['cpu']}, {machine['date']}"
+    speed = stand_in_speed(folder) if kind == "cpu-avx2-emulated" else None
+    return text + (f"; a real 2-core AVX2 CPU trains {speed:.1f}x slower" if speed else "")
+
+
+def header_paragraph(notebook: str, folder: Path = RESULTS) -> str:
+    """The "Time and memory" paragraph of a notebook's first cell, from every results file that ran it."""
+    parts = [f"{duration(float(rows[notebook]['seconds']))} and {float(rows[notebook]['peak_memory_gb']):.1f} GB "
+             f"at the peak {describe(kind, machine, folder)}"
+             for kind, (machine, rows) in measured(folder).items() if notebook in rows]
+    if not parts:
+        return "**Time and memory** on 2 CPU cores: not measured yet (`benchmarks/course_times.py`)."
+    first_runs = {machine["cache"].startswith("empty") for machine, _ in measured(folder).values()}
+    when = "in a first run, models converted on the way" if first_runs == {True} else "in one batch run"
+    return (f"**Time and memory**, running every cell on 2 CPU cores ({when}; `benchmarks/course_times.py`): "
+            + "; ".join(parts) + ". Not measured on a GPU yet: no GPU was lent to the course's sessions.")
+
+
+def readme_table(folder: Path = RESULTS) -> str:
+    """The README's table: one row per notebook, time and peak memory per kind of machine, and a total."""
+    runs = measured(folder)
+    names = list(dict.fromkeys(name for _, rows in runs.values() for name in rows))
+    header = "| notebook | " + " | ".join(f"{KINDS[kind]}: time, peak memory" for kind in runs) + " |"
+    lines = [header, "|---|" + "---|" * len(runs)]
+    for name in names:
+        cells = [f"{duration(float(rows[name]['seconds']))}, {float(rows[name]['peak_memory_gb']):.1f} GB"
+                 if name in rows else "" for _, rows in runs.values()]
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    totals = [f"**{sum(float(r['seconds']) for r in rows.values()) / 60:.1f} min**" for _, rows in runs.values()]
+    lines.append("| all | " + " | ".join(totals) + " |")
+    lines += ["", *(f"- {KINDS[kind]}: {describe(kind, machine, folder)}, commit {machine['commit']}, "
+                    f"model cache {machine['cache']}" for kind, (machine, _) in runs.items())]
+    return "\n".join(lines)
+
+
+def _notebooks():
+    for folder in NOTEBOOK_FOLDERS:
+        yield from sorted((COURSE_ROOT / folder).glob("[0-9]*.ipynb"))
+
+
+def sync(write: bool = False, folder: Path = RESULTS) -> list:
+    """The files whose time and memory text differs from the results files (rewritten when `write`)."""
+    stale = []
+    for path in _notebooks():
+        notebook = json.loads(path.read_text())
+        first = "".join(notebook["cells"][0]["source"])
+        if not PARAGRAPH.search(first):
+            stale.append(path)  # every notebook states its time and memory
+            continue
+        wanted = PARAGRAPH.sub(lambda _: header_paragraph(path.stem, folder), first)
+        if wanted != first:
+            stale.append(path)
+            if write:
+                lines = wanted.split("\n")
+                notebook["cells"][0]["source"] = [line + "\n" for line in lines[:-1]] + [lines[-1]]
+                path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+    readme = README.read_text()
+    wanted = TABLE.sub(lambda m: m.group(1) + readme_table(folder) + m.group(2), readme)
+    if wanted != readme or not TABLE.search(readme):
+        stale.append(README)
+        if write:
+            README.write_text(wanted)
+    return stale
