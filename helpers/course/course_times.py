@@ -22,7 +22,7 @@ KINDS = {
     "cpu-avx2-emulated": "without bf16 units (an AVX-512 CPU limited to AVX2)",
 }
 PARAGRAPH = re.compile(r"\*\*Time and memory\*\*.*?(?=\n\n|\Z)", re.S)
-TABLE = re.compile(r"(<!-- course-times -->\n).*?(\n<!-- /course-times -->)", re.S)
+TABLE = re.compile(r"(<!-- course-times -->).*?(<!-- /course-times -->)", re.S)
 
 
 def cpu_name() -> str:
@@ -84,21 +84,24 @@ def duration(seconds: float) -> str:
 
 
 def describe(kind: str, machine: dict, folder: Path = RESULTS) -> str:
-    text = f"{KINDS[kind]}, {machine['cpu']}, {machine['date']}"
+    """Where a results file was measured: the CPU, its flags that matter, the date; for the stand-in,
+    how much slower a real AVX2 CPU trains."""
+    text = ", ".join(filter(None, (machine["cpu"], machine.get("flags"), machine["date"])))
     speed = stand_in_speed(folder) if kind == "cpu-avx2-emulated" else None
     return text + (f"; a real 2-core AVX2 CPU trains {speed:.1f}x slower" if speed else "")
 
 
 def header_paragraph(notebook: str, folder: Path = RESULTS) -> str:
     """The "Time and memory" paragraph of a notebook's first cell, from every results file that ran it."""
-    parts = [f"{duration(float(rows[notebook]['seconds']))} and {float(rows[notebook]['peak_memory_gb']):.1f} GB "
-             f"at the peak {describe(kind, machine, folder)}"
-             for kind, (machine, rows) in measured(folder).items() if notebook in rows]
+    runs = measured(folder)
+    parts = [f"{duration(float(rows[notebook]['seconds']))}, peak {float(rows[notebook]['peak_memory_gb']):.1f} GB, "
+             f"{KINDS[kind]} ({describe(kind, machine, folder)})"
+             for kind, (machine, rows) in runs.items() if notebook in rows]
     if not parts:
         return "**Time and memory** on 2 CPU cores: not measured yet (`benchmarks/course_times.py`)."
-    first_runs = {machine["cache"].startswith("empty") for machine, _ in measured(folder).values()}
-    when = "in a first run, models converted on the way" if first_runs == {True} else "in one batch run"
-    return (f"**Time and memory**, running every cell on 2 CPU cores ({when}; `benchmarks/course_times.py`): "
+    first_runs = {machine["cache"].startswith("empty") for machine, _ in runs.values()}
+    when = "a first run, models converted on the way" if first_runs == {True} else "one batch run"
+    return (f"**Time and memory**, every cell on 2 CPU cores ({when}, `benchmarks/course_times.py`): "
             + "; ".join(parts) + ". Not measured on a GPU yet: no GPU was lent to the course's sessions.")
 
 
@@ -112,10 +115,16 @@ def readme_table(folder: Path = RESULTS) -> str:
         cells = [f"{duration(float(rows[name]['seconds']))}, {float(rows[name]['peak_memory_gb']):.1f} GB"
                  if name in rows else "" for _, rows in runs.values()]
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
-    totals = [f"**{sum(float(r['seconds']) for r in rows.values()) / 60:.1f} min**" for _, rows in runs.values()]
-    lines.append("| all | " + " | ".join(totals) + " |")
-    lines += ["", *(f"- {KINDS[kind]}: {describe(kind, machine, folder)}, commit {machine['commit']}, "
-                    f"model cache {machine['cache']}" for kind, (machine, _) in runs.items())]
+    totals = {kind: sum(float(r["seconds"]) for r in rows.values()) for kind, (_, rows) in runs.items()}
+    lines.append("| all | " + " | ".join(f"**{seconds / 60:.1f} min**" for seconds in totals.values()) + " |")
+    lines.append("")
+    for kind, (machine, _) in runs.items():
+        lines.append(f"- {KINDS[kind]}: {describe(kind, machine, folder)}; commit {machine['commit']}, "
+                     f"model cache {machine['cache']}.")
+    speed = stand_in_speed(folder)
+    if "cpu-avx2-emulated" in totals and "cpu-avx2" not in totals and speed:
+        lines[-1] += (f" Scaled by that ratio, about {totals['cpu-avx2-emulated'] * speed / 60:.0f} minutes on a "
+                      "real 2-core AVX2 CPU: an estimate, not a measurement.")
     return "\n".join(lines)
 
 
@@ -141,7 +150,7 @@ def sync(write: bool = False, folder: Path = RESULTS) -> list:
                 notebook["cells"][0]["source"] = [line + "\n" for line in lines[:-1]] + [lines[-1]]
                 path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
     readme = README.read_text()
-    wanted = TABLE.sub(lambda m: m.group(1) + readme_table(folder) + m.group(2), readme)
+    wanted = TABLE.sub(lambda m: f"{m.group(1)}\n{readme_table(folder)}\n{m.group(2)}", readme)
     if wanted != readme or not TABLE.search(readme):
         stale.append(README)
         if write:

@@ -5,7 +5,8 @@ from helpers.course import course_times
 
 
 def results(folder, kind, rows, cache="empty (a first run)"):
-    machine = {"kind": kind, "cpu": "Test CPU", "date": "2026-12-04", "commit": "abc1234", "cache": cache}
+    machine = {"kind": kind, "cpu": "Test CPU", "flags": "avx512_bf16" if kind == "cpu-bf16" else "avx2",
+               "date": "2026-12-04", "commit": "abc1234", "cache": cache}
     course_times.write_results(folder, machine, [
         {"notebook": name, "status": "ok", "seconds": seconds, "peak_memory_gb": memory, "headline": ""}
         for name, seconds, memory in rows])
@@ -15,21 +16,22 @@ def test_a_header_quotes_every_kind_of_machine_that_ran_the_notebook(tmp_path):
     results(tmp_path, "cpu-bf16", [("02_supervised_fine_tuning", 126.4, 3.61), ("00_setup", 7.2, 0.9)])
     results(tmp_path, "cpu-avx2-emulated", [("02_supervised_fine_tuning", 153.2, 6.68)])
     text = course_times.header_paragraph("02_supervised_fine_tuning", tmp_path)
-    assert text.startswith("**Time and memory**") and "in a first run" in text
-    assert "2.1 min and 3.6 GB at the peak with bf16 units, Test CPU, 2026-12-04" in text
-    assert "2.6 min and 6.7 GB at the peak without bf16 units (an AVX-512 CPU limited to AVX2)" in text
+    assert text.startswith("**Time and memory**") and "a first run" in text
+    assert "2.1 min, peak 3.6 GB, with bf16 units (Test CPU, avx512_bf16, 2026-12-04)" in text
+    assert "2.6 min, peak 6.7 GB, without bf16 units (an AVX-512 CPU limited to AVX2) (Test CPU" in text
     only_one = course_times.header_paragraph("00_setup", tmp_path)
-    assert "7 s and 0.9 GB" in only_one and "AVX2" not in only_one
+    assert "7 s, peak 0.9 GB" in only_one and "AVX2" not in only_one
     assert "not measured yet" in course_times.header_paragraph("99_new", tmp_path)
 
 
 def test_the_stand_in_states_how_much_faster_it_trains_than_a_real_avx2_cpu(tmp_path):
-    results(tmp_path, "cpu-avx2-emulated", [("00_setup", 10, 1.0)])
+    results(tmp_path, "cpu-avx2-emulated", [("00_setup", 600, 1.0)])
     for kind, speed in (("cpu-avx2", 100.0), ("cpu-avx2-emulated", 140.0)):
         row = {"name": "LoRA r=8 (course default, as the cached recipes train)", "tokens_per_second": speed}
         (tmp_path / f"training-speed-{kind}.json").write_text(json.dumps({"training": [row]}))
     assert course_times.stand_in_speed(tmp_path) == 1.4
     assert "a real 2-core AVX2 CPU trains 1.4x slower" in course_times.header_paragraph("00_setup", tmp_path)
+    assert "about 14 minutes on a real 2-core AVX2 CPU: an estimate" in course_times.readme_table(tmp_path)
 
 
 def test_the_readme_table_has_a_column_per_kind_and_a_total(tmp_path):
