@@ -19,8 +19,9 @@ COLUMNS = ("notebook", "status", "seconds", "peak_memory_gb", "headline")
 KINDS = {
     "cpu-bf16": "with bf16 units",
     "cpu-avx2": "without bf16 units (AVX2)",
-    "cpu-avx2-emulated": "without bf16 units (an AVX-512 CPU limited to AVX2)",
+    "cpu-avx2-emulated": "without bf16 units (AVX-512 limited to AVX2)",
 }
+BF16_FLAGS = {"amx_bf16": "AMX", "avx512_bf16": "AVX512-BF16"}
 PARAGRAPH = re.compile(r"\*\*Time and memory\*\*.*?(?=\n\n|\Z)", re.S)
 TABLE = re.compile(r"(<!-- course-times -->).*?(<!-- /course-times -->)", re.S)
 
@@ -84,25 +85,35 @@ def duration(seconds: float) -> str:
 
 
 def describe(kind: str, machine: dict, folder: Path = RESULTS) -> str:
-    """Where a results file was measured: the CPU, its flags that matter, the date; for the stand-in,
-    how much slower a real AVX2 CPU trains."""
-    text = ", ".join(filter(None, (machine["cpu"], machine.get("flags"), machine["date"])))
+    """Where a results file was measured: the CPU and what it computes bf16 with (or the limit torch was
+    run under), the date; for the stand-in, how much slower a real AVX2 CPU trains."""
+    flags = machine.get("flags", "").split()
+    if kind == "cpu-avx2-emulated":
+        cpu = f"{machine['cpu']} limited to AVX2"
+    elif kind == "cpu-bf16":
+        units = [name for flag, name in BF16_FLAGS.items() if flag in flags]
+        cpu = f"{machine['cpu']} with {units[0]}" if units else machine["cpu"]
+    else:
+        cpu = machine["cpu"]
     speed = stand_in_speed(folder) if kind == "cpu-avx2-emulated" else None
-    return text + (f"; a real 2-core AVX2 CPU trains {speed:.1f}x slower" if speed else "")
+    return f"{cpu}, {machine['date']}" + (f"; a real 2-core AVX2 CPU trains {speed:.1f}x slower" if speed else "")
 
 
-def header_paragraph(notebook: str, folder: Path = RESULTS) -> str:
-    """The "Time and memory" paragraph of a notebook's first cell, from every results file that ran it."""
+def header_paragraph(notebook: str, folder: Path = RESULTS, solved: bool = False) -> str:
+    """The "Time and memory" paragraph of a notebook's first cell, from every results file that ran it
+    (`solved`: an exercise notebook, whose times are its solved twin's)."""
     runs = measured(folder)
-    parts = [f"{duration(float(rows[notebook]['seconds']))}, peak {float(rows[notebook]['peak_memory_gb']):.1f} GB, "
-             f"{KINDS[kind]} ({describe(kind, machine, folder)})"
+    parts = [f"{duration(float(rows[notebook]['seconds']))} and {float(rows[notebook]['peak_memory_gb']):.1f} GB at "
+             f"the peak on a CPU {KINDS[kind].split(' (')[0]} ({describe(kind, machine, folder)})"
              for kind, (machine, rows) in runs.items() if notebook in rows]
+    what = "every cell of the solved notebook" if solved else "every cell"
     if not parts:
-        return "**Time and memory** on 2 CPU cores: not measured yet (`benchmarks/course_times.py`)."
+        return f"**Time and memory** to run {what} on 2 CPU cores: not measured yet (`benchmarks/course_times.py`)."
     first_runs = {machine["cache"].startswith("empty") for machine, _ in runs.values()}
-    when = "a first run, models converted on the way" if first_runs == {True} else "one batch run"
-    return (f"**Time and memory**, every cell on 2 CPU cores ({when}, `benchmarks/course_times.py`): "
-            + "; ".join(parts) + ". Not measured on a GPU yet: no GPU was lent to the course's sessions.")
+    how = "one run of the whole course from an empty model cache" if first_runs == {True} else "one run of the course"
+    return (f"**Time and memory** to run {what} on 2 CPU cores: " + "; ".join(parts)
+            + f". Measured by `benchmarks/course_times.py` in {how}; not measured on a GPU yet (none was lent "
+            "to the course's sessions).")
 
 
 def readme_table(folder: Path = RESULTS) -> str:
@@ -142,7 +153,8 @@ def sync(write: bool = False, folder: Path = RESULTS) -> list:
         if not PARAGRAPH.search(first):
             stale.append(path)  # every notebook states its time and memory
             continue
-        wanted = PARAGRAPH.sub(lambda _: header_paragraph(path.stem, folder), first)
+        solved = path.stem.endswith("_exercises")  # solutions/ and exercises/ alike: the solved set's times
+        wanted = PARAGRAPH.sub(lambda _: header_paragraph(path.stem, folder, solved), first)
         if wanted != first:
             stale.append(path)
             if write:

@@ -16,11 +16,12 @@ def test_a_header_quotes_every_kind_of_machine_that_ran_the_notebook(tmp_path):
     results(tmp_path, "cpu-bf16", [("02_supervised_fine_tuning", 126.4, 3.61), ("00_setup", 7.2, 0.9)])
     results(tmp_path, "cpu-avx2-emulated", [("02_supervised_fine_tuning", 153.2, 6.68)])
     text = course_times.header_paragraph("02_supervised_fine_tuning", tmp_path)
-    assert text.startswith("**Time and memory**") and "a first run" in text
-    assert "2.1 min, peak 3.6 GB, with bf16 units (Test CPU, avx512_bf16, 2026-12-04)" in text
-    assert "2.6 min, peak 6.7 GB, without bf16 units (an AVX-512 CPU limited to AVX2) (Test CPU" in text
-    only_one = course_times.header_paragraph("00_setup", tmp_path)
-    assert "7 s, peak 0.9 GB" in only_one and "AVX2" not in only_one
+    assert text.startswith("**Time and memory** to run every cell") and "from an empty model cache" in text
+    assert "2.1 min and 3.6 GB at the peak on a CPU with bf16 units (Test CPU with AVX512-BF16, 2026-12-04)" in text
+    assert "2.6 min and 6.7 GB at the peak on a CPU without bf16 units (Test CPU limited to AVX2, 2026-12-04)" in text
+    only_one = course_times.header_paragraph("00_setup", tmp_path, solved=True)
+    assert "to run every cell of the solved notebook" in only_one
+    assert "7 s and 0.9 GB" in only_one and "AVX2" not in only_one
     assert "not measured yet" in course_times.header_paragraph("99_new", tmp_path)
 
 
@@ -39,7 +40,7 @@ def test_the_readme_table_has_a_column_per_kind_and_a_total(tmp_path):
     results(tmp_path, "cpu-avx2-emulated", [("00_setup", 60, 1.0)], cache="warm")
     table = course_times.readme_table(tmp_path).splitlines()
     assert table[0] == ("| notebook | with bf16 units: time, peak memory | "
-                        "without bf16 units (an AVX-512 CPU limited to AVX2): time, peak memory |")
+                        "without bf16 units (AVX-512 limited to AVX2): time, peak memory |")
     assert "| `00_setup` | 30 s, 0.9 GB | 60 s, 1.0 GB |" in table
     assert "| `05_evaluation` | 4.5 min, 2.0 GB |  |" in table
     assert "| all | **5.0 min** | **1.0 min** |" in table
