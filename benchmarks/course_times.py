@@ -70,9 +70,11 @@ def main():
         changed = course_times.sync(write=True)
         print("rewrote:", ", ".join(map(str, changed)) if changed else "nothing (already in sync)")
         return
+    if machine_kind() not in course_times.KINDS:
+        sys.exit(f"This script times the `cpu` profile on a CPU; this machine is {machine_kind()!r}.")
     run_dir = args.run_dir or run_course(args.runs_dir, args.warm)
     rows = course_times.read_summary(run_dir / "summary.csv")
-    info = {**machine(), "cache": "warm" if args.warm or args.run_dir else "empty (a first run)"}
+    info = {**machine(), "cache": "as that run had it" if args.run_dir else "warm" if args.warm else "empty (a first run)"}
     csv_path, md_path = course_times.write_results(args.out, info, rows)
     print(md_path.read_text())
     print(f"wrote {csv_path} and {md_path}; `--write-docs` puts them into the README and headers")

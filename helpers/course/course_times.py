@@ -20,6 +20,8 @@ KINDS = {
     "cpu-bf16": "with bf16 units",
     "cpu-avx2": "without bf16 units (AVX2)",
     "cpu-avx2-emulated": "without bf16 units (AVX-512 limited to AVX2)",
+    "cpu-avx512": "without bf16 units (AVX-512)",
+    "cpu-other": "without bf16 units (another CPU)",
 }
 BF16_FLAGS = {"amx_bf16": "AMX", "avx512_bf16": "AVX512-BF16"}
 PARAGRAPH = re.compile(r"\*\*Time and memory\*\*.*?(?=\n\n|\Z)", re.S)

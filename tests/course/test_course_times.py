@@ -47,6 +47,15 @@ def test_the_readme_table_has_a_column_per_kind_and_a_total(tmp_path):
     assert any("model cache warm" in line for line in table)
 
 
+def test_every_cpu_kind_the_hardware_module_names_has_a_label():
+    import inspect
+
+    from helpers import hardware
+    named = {kind for kind in ("cpu-bf16", "cpu-avx512", "cpu-avx2", "cpu-other", "cpu-avx2-emulated")
+             if f'"{kind}"' in inspect.getsource(hardware.machine_kind)}
+    assert named == set(course_times.KINDS)
+
+
 def test_the_readme_and_every_notebook_header_quote_the_results_files():
     stale = course_times.sync()
     assert not stale, (f"{[str(p) for p in stale]} state other times than benchmarks/results/course-times-*.csv: "
