@@ -101,14 +101,14 @@ def describe(kind: str, machine: dict, folder: Path = RESULTS) -> str:
     return f"{cpu}, {machine['date']}" + (f"; a real 2-core AVX2 CPU trains {speed:.1f}x slower" if speed else "")
 
 
-def header_paragraph(notebook: str, folder: Path = RESULTS, solved: bool = False) -> str:
+def header_paragraph(notebook: str, folder: Path = RESULTS) -> str:
     """The "Time and memory" paragraph of a notebook's first cell, from every results file that ran it
-    (`solved`: an exercise notebook, whose times are its solved twin's)."""
+    (an exercise set, in solutions/ or exercises/, quotes the solved set's times)."""
     runs = measured(folder)
     parts = [f"{duration(float(rows[notebook]['seconds']))} and {float(rows[notebook]['peak_memory_gb']):.1f} GB at "
              f"the peak on a CPU {KINDS[kind].split(' (')[0]} ({describe(kind, machine, folder)})"
              for kind, (machine, rows) in runs.items() if notebook in rows]
-    what = "every cell of the solved notebook" if solved else "every cell"
+    what = "every cell of the solved notebook" if notebook.endswith("_exercises") else "every cell"
     if not parts:
         return f"**Time and memory** to run {what} on 2 CPU cores: not measured yet (`benchmarks/course_times.py`)."
     first_runs = {machine["cache"].startswith("empty") for machine, _ in runs.values()}
@@ -155,8 +155,7 @@ def sync(write: bool = False, folder: Path = RESULTS) -> list:
         if not PARAGRAPH.search(first):
             stale.append(path)  # every notebook states its time and memory
             continue
-        solved = path.stem.endswith("_exercises")  # solutions/ and exercises/ alike: the solved set's times
-        wanted = PARAGRAPH.sub(lambda _: header_paragraph(path.stem, folder, solved), first)
+        wanted = PARAGRAPH.sub(lambda _: header_paragraph(path.stem, folder), first)
         if wanted != first:
             stale.append(path)
             if write:

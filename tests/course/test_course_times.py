@@ -13,13 +13,13 @@ def results(folder, kind, rows, cache="empty (a first run)"):
 
 
 def test_a_header_quotes_every_kind_of_machine_that_ran_the_notebook(tmp_path):
-    results(tmp_path, "cpu-bf16", [("02_supervised_fine_tuning", 126.4, 3.61), ("00_setup", 7.2, 0.9)])
+    results(tmp_path, "cpu-bf16", [("02_supervised_fine_tuning", 126.4, 3.61), ("01_chat_templates_exercises", 7.2, 0.9)])
     results(tmp_path, "cpu-avx2-emulated", [("02_supervised_fine_tuning", 153.2, 6.68)])
     text = course_times.header_paragraph("02_supervised_fine_tuning", tmp_path)
     assert text.startswith("**Time and memory** to run every cell") and "from an empty model cache" in text
     assert "2.1 min and 3.6 GB at the peak on a CPU with bf16 units (Test CPU with AVX512-BF16, 2026-12-04)" in text
     assert "2.6 min and 6.7 GB at the peak on a CPU without bf16 units (Test CPU limited to AVX2, 2026-12-04)" in text
-    only_one = course_times.header_paragraph("00_setup", tmp_path, solved=True)
+    only_one = course_times.header_paragraph("01_chat_templates_exercises", tmp_path)
     assert "to run every cell of the solved notebook" in only_one
     assert "7 s and 0.9 GB" in only_one and "AVX2" not in only_one
     assert "not measured yet" in course_times.header_paragraph("99_new", tmp_path)
