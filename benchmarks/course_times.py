@@ -13,8 +13,8 @@ so it pays what a learner's first run pays: converting the offline models, train
 and the exercises cache. About 15 minutes on a 2-core CPU with bf16 units, 20 on one limited to AVX2.
 
 `--write-docs` rewrites the "Time and memory" paragraph of every notebook's first cell and the
-README's table from the results files (`helpers.course.course_times`); `tests/test_project.py`
-fails when they disagree.
+README's table from the results files (`helpers.course.course_times`);
+`tests/course/test_course_times.py` fails when they disagree.
 """
 import argparse
 import csv
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from helpers.course import course_times  # noqa: E402
-from helpers.hardware import _cpu_flags, _torch_cpu_capability, machine_kind  # noqa: E402
+from helpers.hardware import _cpu_flags, _cpu_name, _torch_cpu_capability, machine_kind  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")) + sorted((ROOT / "solutions").glob("[0-9]*.ipynb"))
 FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
@@ -51,7 +51,7 @@ def run_course(runs_dir: Path, warm: bool) -> Path:
 
 def machine() -> dict:
     flags = set(_cpu_flags().split())
-    return {"kind": machine_kind(), "cpu": course_times.cpu_name(), "cores": os.cpu_count(),
+    return {"kind": machine_kind(), "cpu": _cpu_name(), "cores": os.cpu_count(),
             "flags": " ".join(f for f in FLAGS_OF_INTEREST if f in flags),
             "torch_capability": _torch_cpu_capability(), "date": date.today().isoformat(),
             "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,

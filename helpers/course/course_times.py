@@ -28,11 +28,6 @@ PARAGRAPH = re.compile(r"\*\*Time and memory\*\*.*?(?=\n\n|\Z)", re.S)
 TABLE = re.compile(r"(<!-- course-times -->).*?(<!-- /course-times -->)", re.S)
 
 
-def cpu_name() -> str:
-    from ..hardware import detect_hardware
-    return detect_hardware().name
-
-
 def read_summary(path: Path) -> list:
     """The rows of a run's summary.csv, each cut to the columns the results keep."""
     with open(path, newline="") as f:
@@ -148,10 +143,12 @@ def _notebooks():
 
 def sync(write: bool = False, folder: Path = RESULTS) -> list:
     """The files whose time and memory text differs from the results files (rewritten when `write`)."""
+    import nbformat
+
     stale = []
     for path in _notebooks():
-        notebook = json.loads(path.read_text())
-        first = "".join(notebook["cells"][0]["source"])
+        notebook = nbformat.read(path, as_version=4)
+        first = notebook.cells[0].source
         if not PARAGRAPH.search(first):
             stale.append(path)  # every notebook states its time and memory
             continue
@@ -159,9 +156,8 @@ def sync(write: bool = False, folder: Path = RESULTS) -> list:
         if wanted != first:
             stale.append(path)
             if write:
-                lines = wanted.split("\n")
-                notebook["cells"][0]["source"] = [line + "\n" for line in lines[:-1]] + [lines[-1]]
-                path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+                notebook.cells[0].source = wanted
+                nbformat.write(notebook, path)
     readme = README.read_text()
     wanted = TABLE.sub(lambda m: f"{m.group(1)}\n{readme_table(folder)}\n{m.group(2)}", readme)
     if wanted != readme or not TABLE.search(readme):
