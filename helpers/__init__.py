@@ -30,6 +30,10 @@ def _hub_telemetry_off_unless_asked() -> None:
 
 _hub_telemetry_off_unless_asked()
 
+if os.environ.get("COURSE_GPU_PEAK_FILE"):  # a notebook run by `python -m helpers run`: report its GPU peak
+    from .measure import GPU_PEAK_FILE, write_gpu_peak_after_each_cell
+    write_gpu_peak_after_each_cell(os.environ[GPU_PEAK_FILE])
+
 if TYPE_CHECKING:  # for editors' go-to-definition; at run time each is imported on first use
     from .assets import MissingAssetError, check_assets
     from .chat_files import DataFileError

@@ -1,4 +1,5 @@
 """Measuring what a cell costs: the process's peak memory while a block runs, and sizes on disk."""
+import sys
 import threading
 from pathlib import Path
 
@@ -100,3 +101,39 @@ def release_memory() -> None:
         ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+GPU_PEAK_FILE = "COURSE_GPU_PEAK_FILE"  # set by the batch runner for each notebook's kernel
+
+
+def write_gpu_peak_after_each_cell(path) -> None:
+    """After every cell of this IPython kernel, write the GPU memory torch has allocated at its
+    peak so far (`torch.cuda.max_memory_allocated`, GB) to `path`, once CUDA is in use.
+
+    The batch runner sets `COURSE_GPU_PEAK_FILE` for each notebook it runs and `import helpers` calls
+    this, so a run on a GPU reports the GPU peak per notebook beside the host RAM it measures itself.
+    The kernel is fresh per notebook, so the peak is the notebook's own. The largest value seen after
+    any cell is kept: a cell that resets torch's peak (`PeakMemory(device="cuda")`, lesson 03) must not
+    lower it. Nothing is written without CUDA.
+    """
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        return
+    peak = 0.0
+
+    def write_peak(result=None):
+        nonlocal peak
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+            peak = max(peak, torch.cuda.max_memory_allocated() / 2**30)
+            Path(path).write_text(f"{peak:.3f}\n")
+
+    shell.events.register("post_run_cell", write_peak)
+
+
+def read_gpu_peak(path) -> float | None:
+    """The GB a notebook's kernel wrote with `write_gpu_peak_after_each_cell`, or None (no GPU used)."""
+    text = Path(path).read_text().strip() if Path(path).is_file() else ""
+    return float(text) if text else None

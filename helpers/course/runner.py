@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from ..measure import PeakMemory
+from ..measure import GPU_PEAK_FILE, PeakMemory, read_gpu_peak
 from ..profiles import resolve_profile
 from ..records import read_metrics
 from . import COURSE_ROOT
@@ -77,11 +77,20 @@ def run_notebook(notebook: Path, out: Path, parameters: dict, timeout=None) -> d
 
     Ctrl-C interrupts the running cell and returns the row with status "interrupted"."""
     start = time.perf_counter()
-    with PeakMemory(interval=0.5, children=True) as memory:
-        status, error = execute_interruptibly(notebook, out, parameters, timeout)
+    gpu_file = out.with_name(f".{out.stem}.gpu-peak")  # the kernel writes its GPU peak here (helpers.measure)
+    gpu_file.unlink(missing_ok=True)
+    os.environ[GPU_PEAK_FILE] = str(gpu_file)  # the kernel inherits it; one notebook runs at a time
+    try:
+        with PeakMemory(interval=0.5, children=True) as memory:
+            status, error = execute_interruptibly(notebook, out, parameters, timeout)
+    finally:
+        del os.environ[GPU_PEAK_FILE]
     metrics = read_metrics(out) if out.exists() else {}
+    gpu_peak = read_gpu_peak(gpu_file)
+    gpu_file.unlink(missing_ok=True)
+    gpu = {} if gpu_peak is None else {"gpu_peak_memory_gb": round(gpu_peak, 2)}
     return {"notebook": notebook.stem, "status": status, "seconds": round(time.perf_counter() - start, 1),
-            "peak_memory_gb": round(memory.peak_gb, 2), **metrics, "error": error}
+            "peak_memory_gb": round(memory.peak_gb, 2), **gpu, **metrics, "error": error}
 
 
 def execute_interruptibly(notebook: Path, out: Path, parameters: dict, timeout=None) -> tuple:
@@ -208,14 +217,16 @@ def write_summary(run_dir: Path, rows: list, first=()) -> None:
 
 
 def summary_lines(rows: list) -> list:
-    """One short line per notebook for a terminal: status, time, peak memory and its headline result
+    """One short line per notebook for a terminal: status, time, peak memory (host RAM, and GPU where a
+    notebook used one) and its headline result
     (the `headline` metric a lesson records, e.g. "exact match 0.02 -> 0.25"), or the error."""
     width = max([len(row["notebook"]) for row in rows] + [8])
     lines = []
     for row in rows:
         tail = row.get("error") or row.get("headline", "")
+        gpu = f" RAM, {row['gpu_peak_memory_gb']:.1f} GB GPU" if row.get("gpu_peak_memory_gb") not in (None, "") else ""
         lines.append(f"{row['notebook']:<{width}}  {row['status']:<6} {row['seconds']:>7.0f} s "
-                     f"{row['peak_memory_gb']:>6.1f} GB  {tail}".rstrip())
+                     f"{row['peak_memory_gb']:>6.1f} GB{gpu}  {tail}".rstrip())
     total = sum(row["seconds"] for row in rows)
     lines.append(f"{'all':<{width}}  {'ok' if all(r['status'] == 'ok' for r in rows) else 'failed':<6} "
                  f"{total:>7.0f} s ({total / 60:.1f} min)")

@@ -53,6 +53,22 @@ def test_a_failing_notebook_is_reported_and_the_rest_still_run(tmp_path, make_no
     assert [r["status"] for r in summary] == ["failed", "ok"]
 
 
+@pytest.mark.slow  # executes notebooks
+def test_a_notebook_on_a_gpu_reports_its_gpu_peak_and_one_on_a_cpu_none(tmp_path, make_notebook):
+    # CUDA mocked inside the kernel: what this proves is the path from the kernel's
+    # torch.cuda.max_memory_allocated to the summary row, not any GPU's memory
+    on_gpu = make_notebook(tmp_path / "01_gpu.ipynb", "import helpers, torch\n"
+                           "torch.cuda.is_available = torch.cuda.is_initialized = lambda: True\n"
+                           "torch.cuda.max_memory_allocated = lambda: 3 * 2**30",
+                           "torch.cuda.max_memory_allocated = lambda: 1 * 2**30  # as after reset_peak_memory_stats")
+    on_cpu = make_notebook(tmp_path / "02_cpu.ipynb", "import helpers, torch\nx = torch.ones(3)")
+    run_dir, rows = runner.run_notebooks([on_gpu, on_cpu], "cpu", {}, tmp_path / "runs")
+    assert [row["status"] for row in rows] == ["ok", "ok"], rows
+    assert rows[0]["gpu_peak_memory_gb"] == 3.0 and "gpu_peak_memory_gb" not in rows[1]
+    assert "3.0 GB GPU" in runner.summary_lines(rows)[0]
+    assert not list(run_dir.glob(".*gpu-peak")) and "COURSE_GPU_PEAK_FILE" not in os.environ
+
+
 def test_runs_never_overwrite_each_other(tmp_path):
     first, second = runner.new_run_dir(tmp_path, "cpu"), runner.new_run_dir(tmp_path, "cpu")
     assert first != second and first.exists() and second.exists()
