@@ -1,6 +1,8 @@
 # make course : set up and run every lesson on the bundled offline model (the main job)
 # make test   : set up and run the tests (unit tests + every notebook executed by nbval)
 # make test-fast : the unit tests that load no model and execute no notebook (a few minutes)
+# make gpu-check : every lesson on an NVIDIA GPU with no Hub; time and GPU memory per lesson
+#                  (benchmarks/gpu_check.py; GPU_CHECK_ARGS=--short for minutes)
 # make test-latest : the unit tests and lessons 00-01 on the newest transformers, trl, peft, datasets,
 #                    accelerate and lighteval, in .venv-latest (what a learner who upgrades gets)
 PYTHON ?= python3
@@ -13,7 +15,7 @@ TORCH_PIP_ARGS ?=
 # comparison; WITH_BASE_MODEL=0 skips it and the lesson says what it leaves out.
 WITH_BASE_MODEL ?= 1
 
-.PHONY: setup course test test-fast test-latest lab clean-runs chromium
+.PHONY: setup course test test-fast test-latest gpu-check lab clean-runs chromium
 
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt helpers/assets.py
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -42,6 +44,9 @@ test: setup chromium
 
 test-fast: setup
 	$(PY) -m pytest -m "not slow" --durations=10 tests
+
+gpu-check: setup
+	$(PY) benchmarks/gpu_check.py $(GPU_CHECK_ARGS)
 
 test-latest: setup
 	$(PY) -m helpers test-latest --python $(PYTHON) --torch-pip-args="$(TORCH_PIP_ARGS)"

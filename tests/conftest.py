@@ -53,3 +53,27 @@ def empty_cache(tmp_path, monkeypatch):
     """A fresh, empty model cache for tests of the conversion mechanism."""
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache"
+
+
+# CUDA cards mocked on a CPU: what torch reports for a T4, a V100, an A100 and an H100 (compute
+# capability, memory). They prove the code paths that depend on the card, not any GPU's speed or memory.
+CARDS = {"Tesla T4": ((7, 5), 15.0), "NVIDIA A100-SXM4-40GB": ((8, 0), 40.0), "NVIDIA H100 80GB HBM3": ((9, 0), 80.0),
+         "Tesla V100-SXM2-16GB": ((7, 0), 16.0)}
+
+
+@pytest.fixture
+def mock_card(monkeypatch):
+    """`mock_card(name)`: torch.cuda answers as the named card of `CARDS` would, for this test."""
+    from types import SimpleNamespace
+
+    import torch
+
+    def mock(name):
+        capability, memory_gb = CARDS[name]
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=0: capability)
+        monkeypatch.setattr(torch.cuda, "get_device_properties",
+                            lambda device=0: SimpleNamespace(name=name, total_memory=int(memory_gb * 2**30)))
+        # torch counts emulation as support: a T4 answers True here, which must not decide the dtype
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    return mock

@@ -60,29 +60,13 @@ def test_torch_limited_to_avx2_makes_a_bf16_cpu_train_in_fp32_and_says_so():
     assert limited.stdout.split()[2] in ("cpu-avx2", "cpu-avx2-emulated", "cpu-other")  # whatever this CPU is
 
 
-# CUDA cards mocked on a CPU: what torch reports for a T4, an A100 and an H100 (compute capability, memory).
-CARDS = {"Tesla T4": ((7, 5), 15.0), "NVIDIA A100-SXM4-40GB": ((8, 0), 40.0), "NVIDIA H100 80GB HBM3": ((9, 0), 80.0),
-         "Tesla V100-SXM2-16GB": ((7, 0), 16.0)}
-
-
-def mock_card(monkeypatch, name):
-    from types import SimpleNamespace
-    capability, memory_gb = CARDS[name]
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=0: capability)
-    monkeypatch.setattr(torch.cuda, "get_device_properties",
-                        lambda device=0: SimpleNamespace(name=name, total_memory=int(memory_gb * 2**30)))
-    # torch counts emulation as support: a T4 answers True here, which must not decide the dtype
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-
-
 @pytest.mark.parametrize("name, dtype, precision, profile", [
     ("Tesla T4", torch.float16, {"bf16": False, "fp16": True, "use_cpu": False}, "colab-t4"),
     ("Tesla V100-SXM2-16GB", torch.float16, {"bf16": False, "fp16": True, "use_cpu": False}, "colab-t4"),
     ("NVIDIA A100-SXM4-40GB", torch.bfloat16, {"bf16": True, "fp16": False, "use_cpu": False}, "gpu"),
     ("NVIDIA H100 80GB HBM3", torch.bfloat16, {"bf16": True, "fp16": False, "use_cpu": False}, "gpu")])
-def test_mocked_gpus_get_dtype_precision_and_profile_by_compute_capability(monkeypatch, name, dtype, precision, profile):
-    mock_card(monkeypatch, name)
+def test_mocked_gpus_get_dtype_precision_and_profile_by_compute_capability(mock_card, name, dtype, precision, profile):
+    mock_card(name)
     hardware = helpers.detect_hardware()
     assert (hardware.device, hardware.name) == ("cuda", name)
     assert hardware.dtype == dtype and hardware.trainer_precision() == precision
