@@ -20,13 +20,14 @@ import os, subprocess, sys
 
 repository = os.environ.get("COURSE_REPOSITORY",  # a fork, or a local clone to test this cell
                             "{repository}")
-if "google.colab" in sys.modules and not os.path.exists("/content/course"):
-    subprocess.run(["git", "clone", "--depth", "1", repository, "/content/course"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", "/content/course"], check=True)
-    subprocess.run([sys.executable, "-m", "helpers", "colab-setup"], check=True, cwd="/content/course")
+course = os.environ.get("COURSE_COLAB_DIR", "/content/course")  # where the course is cloned
+if "google.colab" in sys.modules and not os.path.exists(course):
+    subprocess.run(["git", "clone", "--depth", "1", repository, course], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", course], check=True)
+    subprocess.run([sys.executable, "-m", "helpers", "colab-setup"], check=True, cwd=course)
 if "google.colab" in sys.modules:
-    sys.path.insert(0, "/content/course")
-    os.chdir("/content/course/{folder}")
+    sys.path.insert(0, course)
+    os.chdir(os.path.join(course, "{folder}"))
     from google.colab import output
     output.enable_custom_widget_manager()  # ipywidgets 8 needs it on Colab
     print('On Colab: profile "auto" picks colab-t4 on a GPU runtime (Runtime > Change runtime type > T4 GPU).')'''
