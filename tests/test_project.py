@@ -70,7 +70,7 @@ def test_every_notebook_opens_in_colab_at_its_own_path(path):
     repository = colab.repository().removeprefix("https://github.com/")
     expected = f"https://colab.research.google.com/github/{repository}/blob/main/{path.parent.name}/{path.name}"
     assert expected in "".join(link["source"]), "run `python -m helpers colab-cells`"
-    assert f'os.chdir("/content/course/{path.parent.name}")' in "".join(install["source"])
+    assert f'os.chdir(os.path.join(course, "{path.parent.name}"))' in "".join(install["source"])
 
 
 def test_the_install_cell_does_nothing_outside_colab(tmp_path):
