@@ -37,15 +37,16 @@ def load_chat_dataset(source: str = "offline", config: str | None = None, valida
     return dataset
 
 
-def validate_messages(data, require_assistant_last: bool = True) -> int:
+def validate_messages(data, require_assistant_last: bool = True, multimodal: bool = False) -> int:
     """Check one conversation, a list of them, or a dataset with a `messages` column.
 
     Returns the number of conversations checked; raises ConversationError at the first bad one,
-    naming its index, the message, the problem and the fix.
+    naming its index, the message, the problem and the fix. `multimodal=True` accepts content as a
+    list of parts (for a vision model's template and processor) and checks each part instead.
     """
     conversations = _as_conversations(data)
     for index, conversation in enumerate(conversations):
-        problem = conversation_problem(conversation, require_assistant_last)
+        problem = conversation_problem(conversation, require_assistant_last, multimodal)
         if problem:
             raise ConversationError(f"Conversation {index}: {problem}")
     return len(conversations)
@@ -70,7 +71,7 @@ def _as_conversations(data) -> list:
                             f"conversations or a dataset, got {type(data).__name__}.")
 
 
-def conversation_problem(messages, require_assistant_last: bool = True) -> str | None:
+def conversation_problem(messages, require_assistant_last: bool = True, multimodal: bool = False) -> str | None:
     """What is wrong with one conversation, with the fix, or None if it is well formed."""
     if not isinstance(messages, list):
         return (f"expected a list of message dicts, got {type(messages).__name__}. Fix: wrap the "
@@ -79,7 +80,7 @@ def conversation_problem(messages, require_assistant_last: bool = True) -> str |
         return "it has no messages. Fix: add a user message and the assistant's reply."
     previous = None
     for position, message in enumerate(messages):
-        problem = _message_problem(message, position, previous)
+        problem = _message_problem(message, position, previous, multimodal)
         if problem:
             return f"message {position}: {problem}"
         previous = message["role"]
@@ -89,18 +90,19 @@ def conversation_problem(messages, require_assistant_last: bool = True) -> str |
     return None
 
 
-def _message_problem(message, position: int, previous: str | None) -> str | None:
+def _message_problem(message, position: int, previous: str | None, multimodal: bool = False) -> str | None:
     if not isinstance(message, dict):
         return (f"is a {type(message).__name__}, not a dict. Fix: write it as "
                 "{'role': 'user', 'content': '...'}.")
     for key in ("role", "content"):
-        if key not in message:
+        if key not in message and not (key == "content" and message.get("tool_calls")):  # a bare call needs no text
             return f"has no '{key}' key (it has {sorted(message)}). Fix: add '{key}'."
-    role, content = message["role"], message["content"]
+    role, content = message["role"], message.get("content")
     if role not in ROLES:
         return f"unknown role {role!r}. Fix: {_role_hint(role)}"
     calls_tool_only = message.get("tool_calls") and content in (None, "")  # needs no text
-    return (None if calls_tool_only else _content_problem(role, content)) or \
+    return _tool_calls_problem(message.get("tool_calls")) or \
+        (None if calls_tool_only else _content_problem(role, content, multimodal)) or \
         _order_problem(role, position, previous)
 
 
@@ -113,10 +115,51 @@ def _role_hint(role) -> str:
     return f"use one of {', '.join(ROLES)}."
 
 
-def _content_problem(role: str, content) -> str | None:
+TOOL_CALL_SHAPE = '{"type": "function", "function": {"name": ..., "arguments": {...}}}'
+
+
+def _tool_calls_problem(calls) -> str | None:
+    """Chat templates read each call as TOOL_CALL_SHAPE (transformers' and OpenAI's format)."""
+    if calls is None:
+        return None
+    if not isinstance(calls, list):
+        return f"tool_calls is a {type(calls).__name__}, not a list. Fix: a list of {TOOL_CALL_SHAPE}."
+    for number, call in enumerate(calls):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or "name" not in function or "arguments" not in function:
+            keys = sorted(call) if isinstance(call, dict) else type(call).__name__
+            return (f"tool call {number} has {keys}; templates read {TOOL_CALL_SHAPE}, and render a call "
+                    "without them as nothing or fail. Fix: move the tool's name and its parameters into "
+                    "function.name and function.arguments.")
+    return None
+
+
+# The keys from which transformers' processors load an image part (ProcessorMixin.apply_chat_template);
+# tests/test_data.py checks this list against transformers' source.
+IMAGE_KEYS = ("image", "url", "path", "base64")
+
+
+def _parts_problem(parts: list) -> str | None:
+    for number, part in enumerate(parts):
+        if not isinstance(part, dict) or "type" not in part:
+            return f"part {number} is not a {{'type': ...}} dict. Fix: write {{'type': 'text', 'text': ...}}."
+        if part["type"] == "text" and not isinstance(part.get("text"), str):
+            return f"text part {number} has no 'text' string. Fix: {{'type': 'text', 'text': '...'}}."
+        if part["type"] == "image" and not any(key in part for key in IMAGE_KEYS):
+            return (f"image part {number} has {sorted(part)}: the template prints an image placeholder, but "
+                    f"a processor loads the picture only from one of {', '.join(IMAGE_KEYS)}, so no image "
+                    "would fill it. Fix: {'type': 'image', 'url': ...} (OpenAI's spelling is "
+                    "{'type': 'image_url', 'image_url': {'url': ...}}).")
+    return None
+
+
+def _content_problem(role: str, content, multimodal: bool = False) -> str | None:
     if isinstance(content, list):
+        if multimodal:
+            return _parts_problem(content)
         return ("content is a list of parts (multimodal). A text-only chat template cannot render "
-                "it. Fix: join the text parts into one string.")
+                "it. Fix: join the text parts into one string, or validate with multimodal=True for "
+                "a vision model.")
     if not isinstance(content, str):
         return f"content is a {type(content).__name__}, not a string. Fix: convert it with str()."
     if not content.strip():

@@ -1,4 +1,5 @@
-"""Real chat templates of five model families, rendering, and which tokens an SFT run trains on.
+"""Real chat templates of five text model families and two vision ones, rendering, which tokens an
+SFT run trains on, and parsing a reply's tool calls back into a message.
 
 The `.jinja` files in `helpers/chat_templates/` are the templates these models ship in their
 `tokenizer_config.json` (see the README there for where each comes from). We render them with
@@ -39,6 +40,27 @@ FAMILIES = {
     "gemma": TemplateFamily("Gemma 2", "gemma-2.jinja", "google/gemma-2-2b-it",
                             "<bos>", "<eos>", "<end_of_turn>"),
 }
+# Vision-language models' templates: content is a list of parts, each image part becomes the placeholder
+# tokens the model's processor fills with image features. Kept apart from FAMILIES: they expect parts,
+# not the plain strings of the course's data and the template explorer.
+VISION_FAMILIES = {
+    "smolvlm": TemplateFamily("SmolVLM", "smolvlm.jinja", "HuggingFaceTB/SmolVLM-256M-Instruct",
+                              "<|im_start|>", "<end_of_utterance>", "<end_of_utterance>"),
+    "qwen2.5-vl": TemplateFamily("Qwen2.5-VL", "qwen2.5-vl.jinja", "Qwen/Qwen2.5-VL-7B-Instruct",
+                                 "", "<|im_end|>", "<|im_end|>"),
+}
+# How a Qwen-format reply (Qwen2.5's `<tool_call>{json}</tool_call>`) turns back into a message:
+# a response template for `tokenizer.parse_response`, the inverse of the chat template. It is the one TRL
+# ships for Qwen3 (trl.chat_template_utils.qwen3_template) without the <think> field Qwen2.5 lacks.
+QWEN_RESPONSE_TEMPLATE = {
+    "defaults": {"role": "assistant"},
+    "start_anchor": "<|im_start|>assistant\n",
+    "fields": {
+        "tool_calls": {"open": "<tool_call>", "close_pattern": r"</tool_call>\s*", "repeats": True,
+                       "content": "json", "transform": {"type": "function", "function": "{content}"}},
+        "content": {"close_pattern": r"<\|im_end\|>\s*", "content": "text"},
+    },
+}
 # SmolLM2's template with {% generation %} around each assistant reply: it renders the same text,
 # and lets transformers/TRL mark the assistant tokens (`assistant_only_loss=True` needs this).
 TRAINING_TEMPLATE = (TEMPLATE_DIR / "smollm2-training.jinja")
@@ -49,9 +71,10 @@ class TemplateRenderError(ValueError):
 
 
 def family(key: str) -> TemplateFamily:
-    if key not in FAMILIES:
-        raise ValueError(f"Unknown template family {key!r}. Available: {', '.join(FAMILIES)}")
-    return FAMILIES[key]
+    known = {**FAMILIES, **VISION_FAMILIES}
+    if key not in known:
+        raise ValueError(f"Unknown template family {key!r}. Available: {', '.join(known)}")
+    return known[key]
 
 
 def training_template() -> str:
@@ -60,10 +83,10 @@ def training_template() -> str:
 
 def render(messages, template: str = "chatml", add_generation_prompt: bool = False, tools=None,
            continue_final_message: bool = False, **template_kwargs) -> str:
-    """The text a family's template (a key of FAMILIES) or a pasted Jinja template produces."""
+    """The text a family's template (a key of FAMILIES or VISION_FAMILIES) or a pasted Jinja template produces."""
     from transformers.utils.chat_template_utils import render_jinja_template
 
-    spec = FAMILIES.get(template)
+    spec = FAMILIES.get(template) or VISION_FAMILIES.get(template)
     source = spec.template if spec else template
     tokens = {"bos_token": spec.bos_token, "eos_token": spec.eos_token} if spec else \
         {"bos_token": "<s>", "eos_token": "</s>"}
@@ -72,7 +95,7 @@ def render(messages, template: str = "chatml", add_generation_prompt: bool = Fal
                                             add_generation_prompt=add_generation_prompt,
                                             continue_final_message=continue_final_message,
                                             **tokens, **template_kwargs)
-    except TemplateError as e:
+    except (TemplateError, TypeError) as e:  # a TypeError: a field the template reads is missing (e.g. a tool call's name)
         who = spec.name if spec else "This template"
         raise TemplateRenderError(f"{who} refuses this conversation: {e}") from e
     return rendered[0]

@@ -59,6 +59,11 @@ BAD = [
     ([{"role": "user", "content": 42}], "not a string"),
     (["Hi"], "is a str, not a dict"),
     ([{"role": "user", "content": "x"}, {"role": "tool", "content": "{}"}], "must follow the assistant"),
+    # the chapter's tool call spelling: no template reads "tool" and "parameters"
+    ([{"role": "user", "content": "x"}, {"role": "assistant", "content": "",
+      "tool_calls": [{"tool": "calculator", "parameters": {"x": 1}}]}], "tool call 0 has ['parameters', 'tool']"),
+    ([{"role": "user", "content": "x"}, {"role": "assistant", "content": "", "tool_calls": {"name": "w"}}],
+     "not a list"),
 ]
 
 
@@ -70,7 +75,8 @@ def test_each_problem_is_named_with_a_fix(conversation, problem):
 
 def test_valid_conversations_pass():
     tool_call = [{"role": "user", "content": "Weather in Paris?"},
-                 {"role": "assistant", "content": None, "tool_calls": [{"function": {"name": "w"}}]},
+                 {"role": "assistant", "content": None,
+                  "tool_calls": [{"type": "function", "function": {"name": "w", "arguments": {"city": "Paris"}}}]},
                  {"role": "tool", "content": "18 C"},
                  {"role": "assistant", "content": "It is 18 C."}]
     assert conversation_problem(GOOD) is None
@@ -90,3 +96,26 @@ def test_first_bad_row_is_reported_by_index():
 def test_a_dataset_without_messages_names_its_columns():
     with pytest.raises(helpers.ConversationError, match=r"columns: \['question', 'answer'\].*formatting_func"):
         helpers.validate_messages(Dataset.from_dict({"question": ["q"], "answer": ["a"]}))
+
+
+CHAPTER_IMAGE = [{"role": "user", "content": [{"type": "text", "text": "What's in this image?"},
+                                              {"type": "image", "image_url": "https://example.com/image.jpg"}]}]
+
+
+def test_multimodal_parts_are_checked_where_a_vision_model_is_meant():
+    with pytest.raises(helpers.ConversationError, match="image part 1 has \\['image_url', 'type'\\].*Fix"):
+        helpers.validate_messages(CHAPTER_IMAGE, require_assistant_last=False, multimodal=True)
+    for image in ({"type": "image", "url": "cat.png"}, {"type": "image", "path": "cat.png"},
+                  {"type": "image_url", "image_url": {"url": "cat.png"}}):  # OpenAI's form, which processors convert
+        conversation = [{"role": "user", "content": [CHAPTER_IMAGE[0]["content"][0], image]}]
+        assert helpers.validate_messages(conversation, require_assistant_last=False, multimodal=True) == 1
+    assert "text part 0" in conversation_problem([{"role": "user", "content": [{"type": "text"}]}], False, True)
+
+
+def test_the_image_keys_are_the_ones_transformers_processors_read():
+    import inspect
+
+    from transformers.processing_utils import ProcessorMixin
+
+    from helpers.data import IMAGE_KEYS
+    assert str(list(IMAGE_KEYS)).replace("'", '"') in inspect.getsource(ProcessorMixin)

@@ -41,7 +41,7 @@ def test_gemma_refuses_a_system_message_with_a_clear_error():
 
 
 def test_unknown_family_lists_the_available_ones():
-    with pytest.raises(ValueError, match="Available: chatml, qwen2.5, mistral, llama3, gemma"):
+    with pytest.raises(ValueError, match="Available: chatml, qwen2.5, mistral, llama3, gemma, smolvlm, qwen2.5-vl"):
         templates.family("vicuna")
 
 
@@ -81,3 +81,43 @@ def test_mask_renderings_show_both_kinds_of_token():
     html = templates.mask_html(pieces)
     assert html.count("<span") == 5 and "trained</span> 2 tokens" in html and "&lt;|im_start|&gt;" in html
     assert templates.mask_text(pieces).startswith("<|im_start|>user\nHi⟦Hello<|im_end|>⟧")
+
+
+IMAGE_QUESTION = [{"role": "user", "content": [{"type": "text", "text": "What is in this picture?"},
+                                               {"type": "image", "url": "cat.png"}]}]
+
+
+@pytest.mark.parametrize("key, placeholder", [("smolvlm", "User: What is in this picture?<image><end_of_utterance>"),
+                                              ("qwen2.5-vl", "picture?<|vision_start|><|image_pad|><|vision_end|>")])
+def test_vision_templates_turn_an_image_part_into_its_placeholder(key, placeholder):
+    assert placeholder in render(IMAGE_QUESTION, key, add_generation_prompt=True)
+
+
+def test_a_template_missing_a_field_it_reads_is_a_clear_error():
+    chapter_call = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "",
+                    "tool_calls": [{"tool": "calculator", "parameters": {"x": 1}}]}]
+    with pytest.raises(TemplateRenderError, match="ChatML \\(Qwen2.5\\) refuses this conversation"):
+        render(chapter_call, "qwen2.5")
+
+
+def test_a_qwen_format_reply_parses_back_into_the_message_that_renders_it(tokenizer):
+    call = {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}
+    message = {"role": "assistant", "tool_calls": [call]}
+    prompt = render([{"role": "user", "content": "Weather in Oslo?"}], "qwen2.5", add_generation_prompt=True)
+    reply = render([{"role": "user", "content": "Weather in Oslo?"}, {**message, "content": ""}], "qwen2.5")[len(prompt):]
+    assert "<tool_call>" in reply
+    assert tokenizer.parse_response(reply, templates.QWEN_RESPONSE_TEMPLATE, prefix=prompt) == message
+    plain = tokenizer.parse_response("It is cold.<|im_end|>", templates.QWEN_RESPONSE_TEMPLATE, prefix=prompt)
+    assert plain == {"role": "assistant", "content": "It is cold."}
+
+
+@pytest.mark.parametrize("key, digest", [
+    ("smolvlm", "830005085ddd94cec605b6e21b885b28ffad6e3f82ee6a212c523533e8f04f01"),
+    ("qwen2.5-vl", "a0bc6f6fc7a29a80017a433e8f03a1cc1236e838a944a2d034295a60c4f2fddb"),
+])
+def test_vision_templates_are_the_models_own_byte_for_byte(key, digest):
+    import hashlib
+
+    from helpers.templates import TEMPLATE_DIR
+    assert hashlib.sha256((TEMPLATE_DIR / templates.family(key).file).read_bytes()).hexdigest() == digest
+    assert digest in (TEMPLATE_DIR / "README.md").read_text()
