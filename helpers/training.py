@@ -45,17 +45,18 @@ def loss_table(log_history):
     return table
 
 
-def plot_losses(log_history, title: str = "Loss"):
-    """Train and eval loss against the step, on one plot."""
+def plot_losses(log_history, title: str = "Loss", ax=None, logy: bool = False):
+    """Train and eval loss against the step, on one plot (on `ax`, a panel of a larger figure, if given);
+    `logy` for curves that fall by orders of magnitude."""
     import matplotlib.pyplot as plt
 
     table = loss_table(log_history)
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, ax = plt.subplots(figsize=(7, 3.5)) if ax is None else (ax.figure, ax)
     for column, style in (("train_loss", "-o"), ("eval_loss", "-s")):
         if column in table:
             series = table[column].dropna()
             ax.plot(series.index, series.values, style, label=column.replace("_", " "), markersize=4)
-    ax.set(xlabel="step", ylabel="loss", title=title)
+    ax.set(xlabel="step", ylabel="loss", title=title, yscale="log" if logy else "linear")
     ax.grid(alpha=0.3)
     ax.legend()
     plt.close(fig)  # the notebook shows the returned figure once

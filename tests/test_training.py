@@ -46,6 +46,11 @@ def test_loss_table_and_plot_read_trainer_logs():
     assert list(table.index) == [1, 2] and table.loc[2, "eval_loss"] == 1.7
     figure = training.plot_losses(history)
     assert [line.get_label() for line in figure.axes[0].lines] == ["train loss", "eval loss"]
+    import matplotlib.pyplot as plt
+    two, (left, right) = plt.subplots(1, 2)
+    assert training.plot_losses(history, "second", ax=right, logy=True) is two  # a panel of a larger figure
+    assert right.get_yscale() == "log" and right.get_title() == "second" and not left.lines
+    plt.close(two)
 
 
 def test_fresh_output_dir_never_reuses_a_folder_with_files(tmp_path):

@@ -4,8 +4,9 @@ from pathlib import Path
 TASKS_FILE = Path(__file__).with_name("lighteval_tasks.py")  # also importable as "helpers.evaluation.lighteval_tasks"
 
 
-def model_config(model_path: str, batch_size: int = 16, cache_dir=None):
-    """LightEval's TransformersModelConfig for a local model on this machine's device (CPU by default here)."""
+def model_config(model_path: str, batch_size: int = 16, cache_dir=None, chat_template: bool | None = None):
+    """LightEval's TransformersModelConfig for a local model on this machine's device (CPU by default here).
+    `chat_template=False` turns LightEval's chat formatting off (None: on when the tokenizer has a template)."""
     from lighteval.models.transformers.transformers_model import TransformersModelConfig
 
     from ..hardware import detect_hardware
@@ -19,8 +20,22 @@ def model_config(model_path: str, batch_size: int = 16, cache_dir=None):
                                                # to a multiple of 8, at least 1: 16 -> 1 question, 32 -> 8 questions,
                                                # which runs out of memory on long MMLU prompts (49k-word logits)
         dtype="float32" if hardware.device == "cpu" else "bfloat16",
+        **({"override_chat_template": chat_template} if chat_template is not None else {}),
         **({"cache_dir": str(cache_dir)} if cache_dir else {}),
     )
+
+
+def uses_chat_template(tasks: str) -> bool | None:
+    """False for a run of the course's pre-rendered tasks (their queries are chat prompts already), None
+    (LightEval decides) for any other; a run that mixes both would format one kind wrongly, so it raises."""
+    from .lighteval_tasks import PRE_RENDERED
+
+    names = [task.split("|")[0] for task in tasks.split(",")]
+    pre_rendered = [name in PRE_RENDERED for name in names]
+    if any(pre_rendered) and not all(pre_rendered):
+        raise ValueError(f"{', '.join(sorted(PRE_RENDERED))} must run on its own (its prompts are already in the "
+                         f"chat template, the other tasks' are not): split {tasks!r} into two runs")
+    return False if any(pre_rendered) else None
 
 
 def run_lighteval(tasks: str, model, output_dir, max_samples: int | None = None, batch_size: int = 16,
@@ -48,7 +63,8 @@ def run_lighteval(tasks: str, model, output_dir, max_samples: int | None = None,
                                                    custom_tasks_directory=tasks_module or str(TASKS_FILE),
                                                    max_samples=max_samples),
             evaluation_tracker=EvaluationTracker(output_dir=str(output_dir), save_details=True),
-            model_config=model_config(folder, batch_size, cache_dir=output_dir / "sample-cache"),
+            model_config=model_config(folder, batch_size, cache_dir=output_dir / "sample-cache",
+                                      chat_template=uses_chat_template(tasks)),
             model=model if in_memory else None,  # LightEval wraps a model in memory with the config's tokenizer
         )
         pipeline.evaluate()
@@ -115,14 +131,14 @@ def held_out_replies(pipeline, rows, task: str = "course_held_out|0"):
     """A run's replies on the course's held-out task, in the form `evaluation.score_held_out` returns
     (task, question, expected, reply, correct), for each of `rows` (the held-out conversations) that
     the run scored, indexed by its position in `rows`: with `max_samples` LightEval scores a sample of
-    the questions, not the first ones. `correct` is LightEval's exact match (the reply cut at the
-    first line break, then normalised)."""
+    the questions, not the first ones (`evaluation.held_out_questions` picks the same ones). `correct` is
+    LightEval's exact match (normalised, as the lessons score)."""
     import pandas as pd
 
-    from .replies import prompt_of
+    from .replies import chat_prompt, prompt_of
 
     details = {detail.doc.query: detail for detail in pipeline.get_details()[task]}
-    questions = {i: prompt_of(row["messages"])[-1]["content"] for i, row in enumerate(rows)}
+    questions = {i: chat_prompt(prompt_of(row["messages"])) for i, row in enumerate(rows)}  # the task's queries
     scored = [i for i, question in questions.items() if question in details]
     if len(scored) < len(details):
         raise ValueError(f"{len(details) - len(scored)} of the {len(details)} questions this run of {task} "
@@ -130,7 +146,7 @@ def held_out_replies(pipeline, rows, task: str = "course_held_out|0"):
     hits = [details[questions[i]] for i in scored]
     return pd.DataFrame({
         "task": [rows[i]["task"] for i in scored],
-        "question": [questions[i].split("\n\n", 1)[-1][:80] for i in scored],
+        "question": [prompt_of(rows[i]["messages"])[-1]["content"].split("\n\n", 1)[-1][:80] for i in scored],
         "expected": [rows[i]["references"][0] for i in scored],
         "reply": [_prediction(hit.doc, hit.model_response) for hit in hits],
         "correct": [bool(hit.metric["em"]) for hit in hits],

@@ -20,7 +20,7 @@ from lighteval.tasks.requests import Doc
 from helpers.evaluation import normalize
 
 MMLU_SUBJECTS = ["anatomy", "high_school_biology", "professional_medicine"]  # the chapter's three
-DATA_FORMAT = 2  # bump when the written files change
+DATA_FORMAT = 3  # bump when the written files change
 
 
 def local_data() -> Path:
@@ -64,9 +64,10 @@ def write_mmlu(folder: Path, subjects=MMLU_SUBJECTS) -> None:
 
 def _write_held_out(folder: Path) -> None:
     from helpers.data import load_chat_dataset
-    from helpers.evaluation.replies import held_out_rows
+    from helpers.evaluation.replies import chat_prompt, held_out_rows, prompt_of
 
-    rows = [{"messages": row["messages"], "references": row["references"], "task": row["task"]}
+    rows = [{"messages": row["messages"], "references": row["references"], "task": row["task"],
+             "prompt": chat_prompt(prompt_of(row["messages"]))}  # the lessons' own prompt, rendered once
             for row in held_out_rows(load_chat_dataset("offline")["test"])]
     _write_jsonl(folder / "test.jsonl", rows)
     _write_configs(folder, {"default": {"test": "test.jsonl"}})
@@ -103,11 +104,13 @@ def mmlu_cloze_prompt(line, task_name: str = None) -> Doc:
 
 
 def held_out_prompt(line, task_name: str = None) -> Doc:
-    """The course's held-out question (the conversation up to the answer), scored by exact match."""
-    *prompt, _ = line["messages"]
-    return Doc(task_name=task_name, query=prompt[-1]["content"], choices=line["references"],
-               gold_index=list(range(len(line["references"]))),
-               instruction=prompt[0]["content"] if prompt[0]["role"] == "system" else None)
+    """The course's held-out question, scored by exact match. The query is the conversation up to the
+    answer already rendered in the chat template, by the same builder as lessons 02-04
+    (`evaluation.chat_prompt`): LightEval's own chat formatting would fold the system message into
+    the user's turn, and so ask the model something else. Run this task with the chat template off
+    (`lighteval_runs.run_lighteval` does)."""
+    return Doc(task_name=task_name, query=line["prompt"], choices=line["references"],
+               gold_index=list(range(len(line["references"]))))
 
 
 # Exact match after the lessons' own normalisation (case, surrounding punctuation), so that LightEval's
@@ -146,8 +149,26 @@ def _mmlu_task(subject: str, style: str) -> LightevalTaskConfig:
                        few_shots_split="dev")
 
 
-course_held_out = _local_task("course_held_out", held_out_prompt, "course_held_out", "default", course_exact_match,
-                              generation_size=16, stop=["\n"])
+def course_held_out_task() -> LightevalTaskConfig:
+    """The course's own test set as a LightEval custom task: the config lesson 05 shows."""
+    return LightevalTaskConfig(
+        name="course_held_out",
+        prompt_function=held_out_prompt,                        # a data row -> Doc(query, choices, gold_index)
+        hf_repo=str(local_data() / "course_held_out"),          # a local folder stands in for a Hub dataset
+        hf_subset="default",
+        hf_avail_splits=["test"],
+        evaluation_splits=["test"],
+        few_shots_split=None,                                   # zero-shot: the instructions say how to answer
+        few_shots_select=None,
+        generation_size=16,                                     # as lessons 02-04's max_new_tokens
+        metrics=[course_exact_match],                           # normalised exact match, as the lessons score
+        stop_sequence=[],                                       # the end-of-turn token ends a reply, as in the lessons
+        version=0,
+    )
+
+
+PRE_RENDERED = {"course_held_out"}  # tasks whose query is already in the chat template: run without LightEval's
+course_held_out = course_held_out_task()
 course_truthfulqa = _local_task("course_truthfulqa:mc1", truthfulqa_prompt, "truthfulqa", "mc1", Metrics.loglikelihood_acc)
 
 TASKS_TABLE = ([_mmlu_task(s, style) for style in ("letter", "cloze") for s in MMLU_SUBJECTS]

@@ -1,4 +1,5 @@
 """Generating replies for held-out conversations and scoring them by exact match."""
+import random
 import re
 import string
 
@@ -21,9 +22,34 @@ def held_out_rows(split, count: int | None = None, single_turn: bool = False) ->
     return rows[:count]
 
 
+LIGHTEVAL_SEED = 42  # LightEval shuffles a task's questions with this seed, then takes the first max_samples
+
+
+def held_out_questions(split, count: int | None = None) -> list:
+    """The held-out questions lessons 02, 03 and 05 score: of `held_out_rows`, the `count` that LightEval's
+    `max_samples=count` picks for the course's held-out task, in its order. So a lesson's exact match
+    and lesson 05's LightEval score measure the same questions (tests/evaluation/test_lighteval.py)."""
+    rows = held_out_rows(split)
+    order = list(range(len(rows)))
+    random.Random(LIGHTEVAL_SEED).shuffle(order)
+    return [rows[i] for i in order[:count or len(rows)]]
+
+
+def chat_prompt(messages, tokenizer=None) -> str:
+    """The text a chat model is given for `messages`, with the assistant's turn opened: the one prompt
+    builder behind `generate_replies` (lessons 02-04) and lesson 05's held-out LightEval task.
+
+    With a tokenizer, its own chat template; without one, the course's SmolLM2 (ChatML) template,
+    which is the template of every profile's model (lesson 05 checks it against the model's own)."""
+    if tokenizer is None:
+        from ..templates import render
+        return render(messages, "chatml", add_generation_prompt=True)
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
 def generate_replies(model, tokenizer, prompts, max_new_tokens: int = 16, batch_size: int = 16) -> list:
     """Greedy replies to a list of prompts (each a list of messages), generated in batches."""
-    texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+    texts = [chat_prompt(p, tokenizer) for p in prompts]
     return generate_completions(model, tokenizer, texts, max_new_tokens, batch_size)
 
 

@@ -21,9 +21,38 @@ def test_local_datasets_load_the_way_lighteval_loads_them():
 @pytest.fixture(scope="module")
 def mmlu_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("lighteval")
-    pipeline = lighteval_runs.run_lighteval("course_mmlu_letter:anatomy|0,course_held_out|0",
-                                            helpers.model_path("offline"), out, max_samples=6, batch_size=6)
+    pipeline = lighteval_runs.run_lighteval("course_mmlu_letter:anatomy|0", helpers.model_path("offline"), out,
+                                            max_samples=6, batch_size=6)
     return pipeline, out
+
+
+@pytest.fixture(scope="module")
+def held_out_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lighteval-held-out")
+    return lighteval_runs.run_lighteval("course_held_out|0", helpers.model_path("offline"), out, max_samples=16)
+
+
+def test_lighteval_and_the_lessons_ask_the_same_questions_the_same_way_and_get_the_same_replies(held_out_run,
+                                                                                                 offline_model):
+    """Lesson 02's exact match and lesson 05's LightEval score of one model must be one measurement."""
+    from helpers import evaluation
+
+    questions = evaluation.held_out_questions(helpers.load_chat_dataset("offline")["test"], 16)
+    lesson = evaluation.score_held_out(*offline_model, questions)
+    asked = [evaluation.chat_prompt(evaluation.prompt_of(q["messages"]), offline_model[1]) for q in questions]
+    details = held_out_run.get_details()["course_held_out|0"]
+    by_lighteval = {detail.doc.query: detail.model_response.text[0] for detail in details}
+    assert list(by_lighteval) == asked  # the same questions, in the same order, in the same words
+    assert [by_lighteval[prompt].strip() for prompt in asked] == lesson.reply.tolist()
+    table = lighteval_runs.results_table(held_out_run.get_results())
+    assert table.value.iloc[0] == pytest.approx(lesson.correct.mean())
+
+
+def test_a_run_that_mixes_pre_rendered_and_chat_formatted_tasks_is_refused():
+    assert lighteval_runs.uses_chat_template("course_held_out|0") is False
+    assert lighteval_runs.uses_chat_template("course_mmlu_letter:anatomy|0") is None
+    with pytest.raises(ValueError, match="must run on its own"):
+        lighteval_runs.uses_chat_template("course_mmlu_letter:anatomy|0,course_held_out|0")
 
 
 def test_a_real_run_reports_accuracy_with_its_standard_error(mmlu_run):
@@ -40,12 +69,10 @@ def test_a_real_run_reports_accuracy_with_its_standard_error(mmlu_run):
     assert list(out.rglob("results_*.json")), "results are saved under the output folder"
 
 
-def test_the_held_out_task_scores_like_the_lessons(mmlu_run, offline_model):
+def test_the_held_out_task_scores_like_the_lessons(held_out_run):
     from helpers import evaluation
 
-    pipeline, _ = mmlu_run
-    task = next(t for t in pipeline.get_details() if t.startswith("course_held_out"))
-    details = lighteval_runs.details_table(pipeline, task)
+    details = lighteval_runs.details_table(held_out_run, "course_held_out|0")
     for row in details.itertuples():
         assert row.em == float(evaluation.exact_match(row.prediction, row.gold))
 
@@ -70,14 +97,14 @@ def test_the_saved_results_file_gives_the_runs_own_scores(mmlu_run, tmp_path):
         lighteval_runs.saved_results(tmp_path)
 
 
-def test_held_out_replies_are_the_runs_own_for_the_rows_it_scored(mmlu_run):
+def test_held_out_replies_are_the_runs_own_for_the_rows_it_scored(held_out_run):
     from helpers import evaluation
 
-    pipeline, _ = mmlu_run
+    pipeline = held_out_run
     rows = evaluation.held_out_rows(helpers.load_chat_dataset("offline")["test"])
     replies = lighteval_runs.held_out_replies(pipeline, rows)
     details = lighteval_runs.details_table(pipeline, "course_held_out|0")
-    assert len(replies) == 6 and replies.index.is_monotonic_increasing  # LightEval's sample, in the rows' order
+    assert len(replies) == 16 and replies.index.is_monotonic_increasing  # LightEval's sample, in the rows' order
     assert sorted(replies.reply) == sorted(details.prediction)
     assert replies.correct.sum() == details.em.sum()
     assert replies.correct.tolist() == [evaluation.exact_match(r, rows[i]["references"])
