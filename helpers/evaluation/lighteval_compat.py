@@ -2,7 +2,8 @@
 
 Use `with lighteval_compat.session():` around any LightEval pipeline built in Python
 (`lighteval_runs.run_lighteval` does), or run the CLI through
-`python -m helpers.evaluation.lighteval_compat accelerate ...` (same arguments as `lighteval accelerate`).
+`python -m helpers.evaluation.lighteval_compat accelerate ...` (same arguments as `lighteval accelerate`),
+which in a notebook is `%lighteval accelerate ...` after `register_magic()`.
 
 The named patches (`PATCHES`), installed once per process, on LightEval's classes:
 - `registry`: building LightEval's task registry imports every built-in task module, also for
@@ -214,6 +215,29 @@ def session():
         # on, not "as before": any earlier import of LightEval's backend (a custom-tasks file does it) turned it off
         torch.set_grad_enabled(True)
         forget_training_precision()  # a later Trainer must not inherit LightEval's Accelerator settings
+
+
+def lighteval_magic(line: str) -> None:
+    """`%lighteval accelerate MODEL_ARGS TASKS [options]` in a notebook: the `lighteval` command, typed as
+    in a terminal, run with this module's patches in a subprocess (`python -m helpers.evaluation.lighteval_compat`).
+    Its results table is printed; a failure stops the notebook with LightEval's own last lines."""
+    import shlex
+    import subprocess
+
+    finished = subprocess.run([sys.executable, "-m", __name__, *shlex.split(line)], capture_output=True, text=True)
+    table = finished.stdout[finished.stdout.find("|"):] if "|" in finished.stdout else finished.stdout
+    print(table.strip()[-3000:])
+    if finished.returncode != 0:
+        raise RuntimeError(f"lighteval exited with status {finished.returncode}:\n{finished.stderr[-3000:]}")
+
+
+def register_magic() -> None:
+    """Make `%lighteval ...` available in this IPython kernel (a no-op outside IPython)."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is not None:
+        shell.register_magic_function(lighteval_magic, "line", "lighteval")
 
 
 def main(argv=None) -> None:

@@ -127,6 +127,7 @@ def test_the_shim_skips_the_modules_that_break_offline():
     configs = Registry.load_all_task_configs(custom_tasks=str(lighteval_runs.TASKS_FILE))
     assert "course_mmlu_letter:anatomy" in configs and "course_held_out" in configs
     assert "mmlu:anatomy" in configs  # the built-in tasks still load
+    assert "bigbench_hard:logical_deduction_three_objects" in configs  # the BBH task lesson 05 names
     assert not any(name.startswith(("tiny", "mt_bench", "mixeval")) for name in configs)
 
 
@@ -201,3 +202,10 @@ def test_scoring_choices_on_a_shared_prompt_gives_lightevals_own_answers(monkeyp
         assert f.argmax_logits_eq_gold == s.argmax_logits_eq_gold
         assert max(range(len(f.logprobs)), key=f.logprobs.__getitem__) == max(range(len(s.logprobs)), key=s.logprobs.__getitem__)
         assert f.input_tokens.tolist() == s.input_tokens.tolist() and f.output_tokens.tolist() == s.output_tokens.tolist()
+
+
+def test_the_lighteval_magic_stops_the_notebook_with_lighteval_s_own_message():
+    from helpers.evaluation import lighteval_compat
+
+    with pytest.raises(RuntimeError, match="lighteval exited with status"):
+        lighteval_compat.lighteval_magic('accelerate "model_name=/nonexistent,device=cpu,batch_size=1" "no_such_task|0"')
