@@ -173,7 +173,7 @@ ADAPTER_RUN = "outputs/03_exercise_lora"  # where it saves the adapter; lesson 0
 @exercise_check("Exercise 6 (train an adapter to a target)")
 def check_lora_training(make_lora_trainer, model_source):
     from ..data import load_chat_dataset
-    from ..evaluation import held_out_rows, score_held_out
+    from ..evaluation import held_out_questions, score_held_out
     from ..models import load_model
     from ..training import fresh_output_dir
 
@@ -186,7 +186,7 @@ def check_lora_training(make_lora_trainer, model_source):
     if any(p.abs().sum() > 0 for p in lora_b):
         raise Hint("the adapter does not start at zero (B is not zero): a fresh LoraConfig does; "
                    "do not load an adapter trained before")
-    held_out = held_out_rows(data["test"], HELD_OUT)
+    held_out = held_out_questions(data["test"], HELD_OUT)
     trainer_checks.trained_on_none_of(trainer, tokenizer, held_out)
     trained = trainer_checks.train(trainer)
     score = score_held_out(trainer.model, tokenizer, held_out).correct.mean()

@@ -124,9 +124,9 @@ HELD_OUT = 48  # exercise 5 scores the same held-out questions as lessons 02 and
 def held_out_questions() -> list:
     """The held-out conversations exercise 5 scores (each with its `references`)."""
     from ..data import load_chat_dataset
-    from ..evaluation import held_out_rows
+    from ..evaluation import held_out_questions
 
-    return held_out_rows(load_chat_dataset("offline")["test"], HELD_OUT)
+    return held_out_questions(load_chat_dataset("offline")["test"], HELD_OUT)
 
 
 def your_adapter() -> str:
