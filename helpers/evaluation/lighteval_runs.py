@@ -135,7 +135,7 @@ def held_out_replies(pipeline, rows, task: str = "course_held_out|0"):
     LightEval's exact match (normalised, as the lessons score)."""
     import pandas as pd
 
-    from .replies import chat_prompt, prompt_of
+    from .replies import chat_prompt, prompt_of, question_of
 
     details = {detail.doc.query: detail for detail in pipeline.get_details()[task]}
     questions = {i: chat_prompt(prompt_of(row["messages"])) for i, row in enumerate(rows)}  # the task's queries
@@ -146,7 +146,7 @@ def held_out_replies(pipeline, rows, task: str = "course_held_out|0"):
     hits = [details[questions[i]] for i in scored]
     return pd.DataFrame({
         "task": [rows[i]["task"] for i in scored],
-        "question": [prompt_of(rows[i]["messages"])[-1]["content"].split("\n\n", 1)[-1][:80] for i in scored],
+        "question": [question_of(rows[i]["messages"]) for i in scored],
         "expected": [rows[i]["references"][0] for i in scored],
         "reply": [_prediction(hit.doc, hit.model_response) for hit in hits],
         "correct": [bool(hit.metric["em"]) for hit in hits],

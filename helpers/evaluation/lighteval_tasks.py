@@ -167,8 +167,8 @@ def course_held_out_task() -> LightevalTaskConfig:
     )
 
 
-PRE_RENDERED = {"course_held_out"}  # tasks whose query is already in the chat template: run without LightEval's
 course_held_out = course_held_out_task()
+PRE_RENDERED = {course_held_out.name}  # tasks whose query is already in the chat template: run without LightEval's
 course_truthfulqa = _local_task("course_truthfulqa:mc1", truthfulqa_prompt, "truthfulqa", "mc1", Metrics.loglikelihood_acc)
 
 TASKS_TABLE = ([_mmlu_task(s, style) for style in ("letter", "cloze") for s in MMLU_SUBJECTS]

@@ -7,7 +7,7 @@ quantity training minimises, measured on conversations it never trained on.
 """
 import torch
 
-from .replies import prompt_of
+from .replies import chat_prompt, prompt_of
 
 
 def reply_token_ids(tokenizer, conversation, max_length: int) -> tuple:
@@ -15,7 +15,7 @@ def reply_token_ids(tokenizer, conversation, max_length: int) -> tuple:
     template, the last `reply length` ids being that reply (with its end-of-turn). Long ones are cut
     from the left, so the reply is kept whole where it fits."""
     prompt = prompt_of(conversation)
-    prompt_text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+    prompt_text = chat_prompt(prompt, tokenizer)
     full_text = tokenizer.apply_chat_template(conversation[:len(prompt) + 1], tokenize=False)
     if not full_text.startswith(prompt_text):
         raise ValueError("the chat template renders the prompt differently inside the whole conversation, so "

@@ -12,6 +12,11 @@ def prompt_of(conversation) -> list:
     return list(conversation[:last])
 
 
+def question_of(conversation) -> str:
+    """A short label for a held-out conversation in a table: its last question, without the instruction."""
+    return prompt_of(conversation)[-1]["content"].split("\n\n", 1)[-1][:80]
+
+
 SCORED_KINDS = ("yes/no", "multiple choice", "short answer")  # the held-out questions with one right answer
 
 
@@ -100,7 +105,7 @@ def score_held_out(model, tokenizer, rows, max_new_tokens: int = 16, batch_size:
     replies = generate_replies(model, tokenizer, prompts, max_new_tokens, batch_size)
     return pd.DataFrame({
         "task": [row["task"] for row in rows],
-        "question": [p[-1]["content"].split("\n\n", 1)[-1][:80] for p in prompts],
+        "question": [question_of(row["messages"]) for row in rows],
         "expected": [row["references"][0] for row in rows],
         "reply": replies,
         "correct": [exact_match(reply, row["references"]) for reply, row in zip(replies, rows)],
