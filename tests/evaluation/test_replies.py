@@ -46,3 +46,17 @@ def test_score_held_out_reports_each_row(offline_model):
     rows = [r for r in helpers.load_chat_dataset()["test"] if r["kind"] == "yes/no"][:3]
     table = evaluation.score_held_out(*offline_model, rows, max_new_tokens=4)
     assert list(table.columns) == ["task", "question", "expected", "reply", "correct"] and len(table) == 3
+
+
+def test_end_of_turn_replies_tell_a_reply_that_ended_from_one_cut_off(offline_model):
+    import helpers
+
+    model, tokenizer = offline_model
+    rows = evaluation.held_out_questions(helpers.load_chat_dataset()["test"], 4)
+    ended = evaluation.end_of_turn_replies(model, tokenizer, rows, max_new_tokens=64)
+    cut = evaluation.end_of_turn_replies(model, tokenizer, rows, max_new_tokens=1)
+    assert ended.stopped.any() and not cut.stopped.any()
+    lengths = [len(tokenizer(reply, add_special_tokens=False)["input_ids"]) for reply in ended.reply]
+    assert all(length < 63 for length, stopped in zip(lengths, ended.stopped) if stopped)  # it ended before the limit
+    assert list(ended.reply) == evaluation.generate_replies(model, tokenizer, [evaluation.prompt_of(r["messages"]) for r in rows], 64)
+    assert "<|im_end|>" not in "".join(ended.reply)  # the reply text leaves the special token out
