@@ -3,6 +3,7 @@ adapter, configure SFT, train with `SFTTrainer(peft_config=...)`, save the adapt
 
     python scripts/qlora_sft.py                                      # one process: a GPU, else the CPU
     accelerate launch --multi_gpu --num_processes 2 scripts/qlora_sft.py   # data parallel (DDP), 2 GPUs
+    accelerate launch --config_file scripts/fsdp_qlora.yaml scripts/qlora_sft.py   # sharded (FSDP), larger models
 
 It runs unchanged on one process or several: `accelerate launch` starts one copy per GPU (or per CPU
 process, over the gloo backend), each trains on its own share of every batch, and the gradients are
@@ -10,15 +11,18 @@ averaged before each step, so every copy holds the same adapter. `tests/test_qlo
 launches it as two CPU processes and checks that. Options are the fields of `Config` below
 (`--max_steps 8`, `--model offline`, `--dataset HuggingFaceTB/smoltalk --dataset_config everyday-conversations`).
 On a machine without 4-bit support (Apple silicon, ARM) pass `--load_in_4bit false`: plain LoRA.
-Sharding a model too large for one GPU (FSDP) needs more than a launch flag with 4-bit weights
-(`bnb_4bit_quant_storage`, no `device_map`); this script does data parallelism only, and has been
-run here on CPUs only.
+A model too large for one GPU needs sharding, not copies: with `scripts/fsdp_qlora.yaml` each GPU holds
+a shard of every weight (FSDP). For that the script stores the 4-bit weights in a float dtype FSDP can
+shard (`bnb_4bit_quant_storage`), loads without a `device_map` (FSDP places the shards), and gathers
+the full adapter before saving. Data parallelism has been run here on two CPU processes; FSDP needs GPUs
+(accelerate refuses it on a CPU) and none was lent, so that path is checked, not run.
 """
 import hashlib
 from dataclasses import dataclass
 
 import torch
 from accelerate import PartialState
+from accelerate.utils import DistributedType
 from peft import LoraConfig
 from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, HfArgumentParser
 from trl import SFTConfig, SFTTrainer
@@ -45,14 +49,18 @@ class Config:
 
 def load_quantized(cfg: Config, state: PartialState):
     hardware = helpers.detect_hardware()
+    sharded = state.distributed_type == DistributedType.FSDP
     quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                      bnb_4bit_compute_dtype=hardware.dtype) if cfg.load_in_4bit else None
-    # each process holds a whole copy on its own device (data parallel); not device_map="auto", which
-    # would spread one copy over every GPU
+                                      bnb_4bit_compute_dtype=hardware.dtype,
+                                      # FSDP shards float tensors only: the packed 4-bit values stored as floats
+                                      bnb_4bit_quant_storage=hardware.dtype if sharded else torch.uint8,
+                                      ) if cfg.load_in_4bit else None
+    # data parallel: each process holds a whole copy on its own device (not device_map="auto", which would
+    # spread one copy over every GPU); FSDP: no device_map, it places each process's shard itself
     device = state.process_index if hardware.device == "cuda" else hardware.device
     path = helpers.model_path(cfg.model)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=hardware.dtype, quantization_config=quantization,
-                                                 device_map={"": device}, use_safetensors=True)
+                                                 device_map=None if sharded else {"": device}, use_safetensors=True)
     return model, AutoTokenizer.from_pretrained(path)
 
 
@@ -79,6 +87,8 @@ def main(cfg: Config) -> None:
     data = helpers.load_chat_dataset(cfg.dataset, cfg.dataset_config)["train"]
     trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=lora)
     result = trainer.train()
+    if trainer.is_fsdp_enabled:  # each process holds a shard: gather the whole adapter to save it as one file
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
     trainer.save_model(cfg.output_dir)  # the adapter only (a few MB), written by the main process
     first_batch = next(iter(trainer.get_train_dataloader()))["input_ids"]  # this process's share of the first step
     print(f"process {state.process_index} of {state.num_processes}: final train loss {result.training_loss:.4f}, "

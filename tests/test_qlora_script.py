@@ -32,3 +32,27 @@ def test_two_processes_train_on_different_data_and_hold_the_same_adapter(tmp_pat
     assert processes[0][4] == processes[1][4]  # ... and both hold the same adapter: the gradients were shared
     weights = load_file(tmp_path / "adapter" / "adapter_model.safetensors")
     assert any("lora_B" in name and tensor.abs().sum() > 0 for name, tensor in weights.items())  # B starts at zero
+
+
+def test_the_fsdp_config_loads_and_the_script_loads_a_shardable_model(monkeypatch):
+    """accelerate's FSDP needs a GPU, so this checks the config and the script's loading choices, not training."""
+    import importlib.util
+
+    import torch
+    from accelerate.commands.config.config_args import ClusterConfig
+    from accelerate.utils import DistributedType
+
+    config = ClusterConfig.from_yaml_file(str(SCRIPT.parent / "fsdp_qlora.yaml"))
+    assert config.distributed_type == DistributedType.FSDP and config.fsdp_config["fsdp_use_orig_params"] is False
+    spec = importlib.util.spec_from_file_location("qlora_sft", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    calls = []
+    monkeypatch.setattr(script.AutoModelForCausalLM, "from_pretrained", lambda path, **kw: calls.append(kw))
+    monkeypatch.setattr(script.AutoTokenizer, "from_pretrained", lambda path: None)
+    for kind in (DistributedType.FSDP, DistributedType.MULTI_CPU):
+        state = type("State", (), {"distributed_type": kind, "process_index": 0})()
+        script.load_quantized(script.Config(), state)
+    sharded, copies = calls
+    assert sharded["device_map"] is None and sharded["quantization_config"].bnb_4bit_quant_storage != torch.uint8
+    assert copies["device_map"] == {"": "cpu"} and copies["quantization_config"].bnb_4bit_quant_storage == torch.uint8
