@@ -185,3 +185,21 @@ def test_lessons_send_no_hub_telemetry_unless_the_learner_turns_it_on(setting, d
     env |= {"HF_HUB_DISABLE_TELEMETRY": setting} if setting is not None else {}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
     assert result.stdout.split() == [str(disabled), str(not disabled)], result.stderr[-500:]
+
+
+def test_lesson_02s_quoted_speed_ups_are_the_training_benchmarks_own():
+    """Lesson 02 quotes benchmarks/training_speed.py's results: the prose must agree with the saved tables."""
+    import re
+
+    import nbformat
+
+    text = next(c.source for c in nbformat.read(ROOT / "notebooks" / "02_supervised_fine_tuning.ipynb", 4).cells
+                if c.source.startswith("**Two settings make this run faster"))
+    quoted = re.search(r"([\d.]+)x on a CPU with bf16 units\s+\(AMX\), ([\d.]+)x on one without", text).groups()
+
+    def speed_up(kind):
+        row = next(line for line in (ROOT / "benchmarks" / "results" / f"training-speed-{kind}.md").read_text().splitlines()
+                   if line.startswith("| course default"))
+        return f"{float(row.split('|')[3]):.1f}"
+
+    assert quoted == (speed_up("cpu-bf16"), speed_up("cpu-avx2"))
