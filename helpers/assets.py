@@ -101,9 +101,12 @@ def colab_requirements() -> list:
 
 def install_for_colab() -> None:
     """The pinned stack, and the required offline assets: lesson 01's `clone_chat_template` section
-    and lesson 05's tasks read them under every profile (Gemma, the `cpu` profile's base model, is left out)."""
+    and lesson 05's tasks read them under every profile. Gemma, the `cpu` profile's base model, only where
+    there is no GPU: a Colab runtime without one gets the `cpu` profile."""
+    import torch
+
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", *colab_requirements()], check=True)
-    install_assets(for_hub_profiles=True)
+    install_assets(for_hub_profiles=torch.cuda.is_available())
 
 
 def cache_dir() -> Path:

@@ -163,16 +163,22 @@ def test_the_install_cell_on_colab_clones_the_named_repository_and_sets_up(tmp_p
     assert 'profile "auto" picks colab-t4' in result.stdout
 
 
-def test_colab_setup_installs_the_offline_assets_too(monkeypatch):
-    # lesson 01's clone_chat_template section and lesson 05's tasks read them under every profile
+@pytest.mark.parametrize("gpu", [False, True], ids=["cpu runtime", "gpu runtime"])
+def test_colab_setup_installs_the_offline_assets_its_profile_needs(monkeypatch, gpu):
+    # lesson 01's clone_chat_template section and lesson 05's tasks read them under every profile; the
+    # Gemma base model only the cpu profile, which a Colab runtime without a GPU gets
+    import torch
+
     from helpers import assets
     commands = []
     monkeypatch.setattr(assets.subprocess, "run", lambda command, **kwargs: commands.append(command))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
     assets.install_for_colab()
     pinned, offline = commands
     assert not any(r.startswith("torch") for r in pinned[pinned.index("-q") + 1:])  # Colab's CUDA torch is kept
     required = [r for a in assets.ASSETS.values() if not a.cpu_profile_only for r in a.requirements]
     assert "--no-deps" in offline and required and all(r in offline for r in required)
+    assert any(r.startswith("gemma3-270m") for r in offline) is not gpu
 
 
 @pytest.mark.parametrize("setting, disabled", [(None, True), ("0", False), ("1", True)])
