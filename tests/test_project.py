@@ -176,7 +176,7 @@ def test_colab_setup_installs_the_offline_assets_its_profile_needs(monkeypatch, 
     assets.install_for_colab()
     pinned, offline = commands
     assert not any(r.startswith("torch") for r in pinned[pinned.index("-q") + 1:])  # Colab's CUDA torch is kept
-    required = [r for a in assets.ASSETS.values() if not a.cpu_profile_only for r in a.requirements]
+    required = [r for a in assets.assets_for("colab-t4") for r in a.requirements]
     assert "--no-deps" in offline and required and all(r in offline for r in required)
     assert any(r.startswith("gemma3-270m") for r in offline) is not gpu
 

@@ -13,10 +13,11 @@
 """
 from .. import submodules_on_first_use
 from .losses import held_out_loss, reply_losses
-from .replies import (chat_prompt, end_of_turn_replies, exact_match, generate_completions, generate_replies, held_out_questions,
-                      held_out_rows, normalize, prompt_of, score_held_out)
+from .replies import (chat_prompt, end_of_turn_replies, exact_match, generate_completions, generate_replies,
+                      held_out_questions, held_out_rows, normalize, prompt_of, score_held_out)
 
-__all__ = ["chat_prompt", "end_of_turn_replies", "exact_match", "generate_completions", "generate_replies", "held_out_loss",
-           "held_out_questions", "held_out_rows", "normalize", "prompt_of", "reply_losses", "score_held_out"]
+__all__ = ["chat_prompt", "end_of_turn_replies", "exact_match", "generate_completions", "generate_replies",
+           "held_out_loss", "held_out_questions", "held_out_rows", "normalize", "prompt_of", "reply_losses",
+           "score_held_out"]
 
 __getattr__ = submodules_on_first_use(__name__, __path__)
