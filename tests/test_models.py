@@ -1,3 +1,4 @@
+import contextlib
 import json
 from pathlib import Path
 
@@ -130,3 +131,28 @@ def test_offline_base_model_is_gemma_without_a_chat_template():
     assert type(model).__name__ == "Gemma3ForCausalLM" and tokenizer.chat_template is None
     assert 260e6 < helpers.count_parameters(model)[1] < 275e6
     assert "france" in helpers.complete(model, tokenizer, "The capital of France is", 12).lower()
+
+
+@pytest.mark.slow  # converts the offline model twice (about 45 s)
+def test_parsing_a_gguf_file_once_converts_the_same_model(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    folder, name = models._locate_gguf(models.OFFLINE_MODELS["offline"])
+    models._convert_gguf(folder, name, tmp_path / "once")
+    monkeypatch.setattr(models, "_gguf_parsed_once", contextlib.nullcontext)  # transformers' own three parses
+    models._convert_gguf(folder, name, tmp_path / "thrice")
+    once, thrice = (load_file(tmp_path / run / "model.safetensors") for run in ("once", "thrice"))
+    assert once.keys() == thrice.keys() and all(torch.equal(once[k], thrice[k]) for k in once)
+    for file in ("config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"):
+        assert (tmp_path / "once" / file).read_text() == (tmp_path / "thrice" / file).read_text(), file
+
+
+def test_setup_converts_each_offline_model_of_the_profile_once(empty_cache, monkeypatch, capsys):
+    converted = []
+    monkeypatch.setattr(models, "_convert_gguf", lambda folder, name, out: (converted.append(name),
+                                                                             _fake_convert(folder, name, out)))
+    monkeypatch.setattr(models, "_locate_gguf", lambda spec: (empty_cache, spec.name + ".gguf"))
+    models.prepare_offline_models("cpu")
+    models.prepare_offline_models("cpu")
+    assert converted == ["SmolLM2-135M-Instruct.gguf", "gemma-3-270m.gguf"]
+    assert "gemma-3-270m: ready in" in capsys.readouterr().out

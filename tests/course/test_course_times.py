@@ -4,7 +4,7 @@ import json
 from helpers.course import course_times
 
 
-def results(folder, kind, rows, cache="empty (a first run)"):
+def results(folder, kind, rows, cache=course_times.AFTER_SETUP):
     machine = {"kind": kind, "cpu": "Test CPU", "flags": "avx512_bf16" if kind == "cpu-bf16" else "avx2",
                "date": "2026-12-04", "commit": "abc1234", "cache": cache}
     course_times.write_results(folder, machine, [
@@ -16,7 +16,7 @@ def test_a_header_quotes_every_kind_of_machine_that_ran_the_notebook(tmp_path):
     results(tmp_path, "cpu-bf16", [("02_supervised_fine_tuning", 126.4, 3.61), ("01_chat_templates_exercises", 7.2, 0.9)])
     results(tmp_path, "cpu-avx2-emulated", [("02_supervised_fine_tuning", 153.2, 6.68)])
     text = course_times.header_paragraph("02_supervised_fine_tuning", tmp_path)
-    assert text.startswith("**Time and memory** to run every cell") and "from an empty model cache" in text
+    assert text.startswith("**Time and memory** to run every cell") and "right after setup" in text
     assert "2.1 min and 3.6 GB at the peak on a CPU with bf16 units (Test CPU with AVX512-BF16, 2026-12-04)" in text
     assert "2.6 min and 6.7 GB at the peak on a CPU without bf16 units (Test CPU limited to AVX2, 2026-12-04)" in text
     only_one = course_times.header_paragraph("01_chat_templates_exercises", tmp_path)
@@ -45,6 +45,13 @@ def test_the_readme_table_has_a_column_per_kind_and_a_total(tmp_path):
     assert "| `05_evaluation` | 4.5 min, 2.0 GB |  |" in table
     assert "| all | **5.0 min** | **1.0 min** |" in table
     assert any("model cache warm" in line for line in table)
+
+
+def test_the_readme_says_how_long_setup_took_to_convert_the_models(tmp_path):
+    results(tmp_path, "cpu-bf16", [("00_setup", 30, 0.9)])
+    machine_file = tmp_path / "course-times-cpu-bf16.json"
+    machine_file.write_text(json.dumps({**json.loads(machine_file.read_text()), "setup_conversion_seconds": 61.2}))
+    assert "the conversion took 61 s in setup." in course_times.readme_table(tmp_path)
 
 
 def test_every_cpu_kind_the_hardware_module_names_has_a_label():
