@@ -1,3 +1,4 @@
+import contextlib
 import json
 
 import pytest
@@ -121,3 +122,37 @@ def test_vision_templates_are_the_models_own_byte_for_byte(key, digest):
     from helpers.templates import TEMPLATE_DIR
     assert hashlib.sha256((TEMPLATE_DIR / templates.family(key).file).read_bytes()).hexdigest() == digest
     assert digest in (TEMPLATE_DIR / "README.md").read_text()
+
+
+def test_vocab_read_once_returns_the_current_vocabulary_as_tokens_are_added():
+    from transformers import AutoTokenizer
+
+    import helpers
+    fresh = AutoTokenizer.from_pretrained(helpers.model_path("offline"))
+    with templates.vocab_read_once(fresh):
+        first = fresh.vocab
+        assert fresh.vocab is first, "an unchanged vocabulary is not copied again"
+        fresh.add_tokens(["<course_test_token>"])
+        assert fresh.vocab == type(fresh).get_vocab(fresh) and "<course_test_token>" in fresh.vocab
+    assert "get_vocab" not in vars(fresh), "the tokenizer is left as it was"
+
+
+@pytest.mark.slow  # clones onto Gemma-3-270M twice (about 40 s)
+def test_clone_chat_template_gives_the_same_result_with_the_vocabulary_read_once():
+    import copy
+
+    import torch
+    from trl import clone_chat_template
+
+    import helpers
+    base, base_tokenizer = helpers.load_model("offline-base")
+    results = []
+    for read_once in (True, False):
+        model, tokenizer = copy.deepcopy(base), copy.deepcopy(base_tokenizer)
+        torch.manual_seed(0)  # the new embedding rows are drawn at random
+        with templates.vocab_read_once(tokenizer) if read_once else contextlib.nullcontext():
+            results.append(clone_chat_template(model, tokenizer, helpers.model_path("offline")))
+    (model_a, tok_a, ids_a), (model_b, tok_b, ids_b) = results
+    assert ids_a == ids_b and tok_a.get_vocab() == tok_b.get_vocab() and tok_a.eos_token == tok_b.eos_token
+    assert tok_a.chat_template == tok_b.chat_template
+    assert torch.equal(model_a.get_input_embeddings().weight, model_b.get_input_embeddings().weight)
