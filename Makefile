@@ -1,5 +1,7 @@
 # make course : set up and run every lesson on the bundled offline model (the main job)
 # make test   : set up and run the tests (unit tests + every notebook executed by nbval)
+# make site   : build the course website (runs/site/html) from the newest run of every notebook
+#               (RUN=runs/X for another; starts a run of the course when there is none)
 # make test-fast : the unit tests that load no model and execute no notebook (a few minutes)
 # make gpu-check : every lesson on an NVIDIA GPU with no Hub; time and GPU memory per lesson
 #                  (benchmarks/gpu_check.py; GPU_CHECK_ARGS=--short for minutes)
@@ -12,7 +14,7 @@ PY := $(VENV)/bin/python
 # TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu" to avoid GBs of CUDA packages.
 TORCH_PIP_ARGS ?=
 
-.PHONY: setup course test test-fast test-latest gpu-check lab clean-runs chromium
+.PHONY: setup course site test test-fast test-latest gpu-check lab clean-runs chromium
 
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt helpers/assets.py
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -20,7 +22,7 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt helpers/assets.p
 	    "$$($(PYTHON) --version 2>&1 || echo missing). Install Python 3.11+ and run: make setup PYTHON=python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install $(TORCH_PIP_ARGS) torch==2.13.0
-	$(PY) -m pip install -c requirements/constraints.txt -e ".[test]"
+	$(PY) -m pip install -c requirements/constraints.txt -e ".[test,site]"
 	$(PY) -m helpers assets --install
 	$(PY) -m helpers git-filter
 	touch $@
@@ -36,8 +38,13 @@ chromium:
 	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "Could not install chromium: tests/test_browser.py will fail. Install Debian's chromium package."
 
+# The site test comes last: it builds the website from the notebooks the first command executed.
 test: setup chromium
-	$(PY) -m pytest --nbval-lax --nbval-cell-timeout=1800 --durations=20 tests notebooks solutions
+	$(PY) -m pytest --nbval-lax --nbval-cell-timeout=1800 --durations=20 --ignore=tests/site tests notebooks solutions
+	$(PY) -m pytest tests/site
+
+site: setup
+	$(PY) -m helpers site $(if $(RUN),--run $(RUN))
 
 test-fast: setup
 	$(PY) -m pytest -m "not slow" --durations=10 tests

@@ -20,7 +20,7 @@ LESSONS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 def test_pyproject_and_environment_yml_pin_the_same_packages():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = set(project["dependencies"]) | set(project["optional-dependencies"]["test"])
+    declared = set(project["dependencies"]).union(*project["optional-dependencies"].values())
     pip_section = re.search(r"- pip:\n((?:\s+- .+\n?)+)", (ROOT / "environment.yml").read_text()).group(1)
     in_yml = {line.strip()[2:].strip() for line in pip_section.splitlines()} - {"-e ."}
     assert in_yml == declared
@@ -53,7 +53,7 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one():
 
 def test_the_lock_file_agrees_with_the_declared_pins():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = set(project["dependencies"]) | set(project["optional-dependencies"]["test"])
+    declared = set(project["dependencies"]).union(*project["optional-dependencies"].values())
     lines = (ROOT / "requirements" / "constraints.txt").read_text().splitlines()
     normal = lambda name: name.lower().replace("_", "-")  # noqa: E731
     locked = dict(line.split("==") for line in lines if "==" in line)

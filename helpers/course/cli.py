@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     latest.add_argument("--venv", default=".venv-latest")
     latest.add_argument("--python", default=sys.executable, help="the Python that creates it")
     latest.add_argument("--torch-pip-args", default="", help="e.g. '--index-url https://download.pytorch.org/whl/cpu'")
+    site = commands.add_parser("site", help="build the course website from the newest run that executed every "
+                               "lesson and solution (starts one with the cpu profile when there is none)")
+    site.add_argument("--run", type=Path, default=None, help="a run folder to build from instead of the newest")
+    site.add_argument("--out", type=Path, default=Path("runs") / "site", help="where src/ and html/ go (default: runs/site)")
+
     commands.add_parser("git-filter", help="strip notebook outputs as they are staged (for editors of the course; "
                         "make setup runs it)")
 
@@ -156,7 +161,26 @@ def test_latest_command(args) -> int:
     return test_latest(args.venv, args.python, args.torch_pip_args.split())
 
 
-COMMANDS = {"run": run_command, "sweep": sweep_command, "grade": grade_command, "assets": assets_command,
+def site_command(args) -> int:
+    from .site import build, latest_complete_run, lesson_names, solution_names
+
+    run_dir = args.run or latest_complete_run()
+    if run_dir is None:
+        print("No run has executed every lesson and solution yet: running them now under the cpu profile "
+              "(about 20 minutes on 2 cores; see the README's table).", flush=True)
+        names = [runner.COURSE_ROOT / "notebooks" / f"{n}.ipynb" for n in lesson_names()]
+        names += [runner.COURSE_ROOT / "solutions" / f"{n}.ipynb" for n in solution_names()]
+        run_dir, rows = runner.run_notebooks(names, "cpu")
+        print("\n".join(runner.summary_lines(rows)))
+    try:
+        build(Path(run_dir), args.out)
+    except RuntimeError as problem:  # Sphinx's errors or broken links: the message lists them
+        print(problem, file=sys.stderr)
+        return 1
+    return 0
+
+
+COMMANDS = {"run": run_command, "site": site_command, "sweep": sweep_command, "grade": grade_command, "assets": assets_command,
             "exercises": write_exercises_command, "colab-cells": colab_cells_command,
             "colab-setup": lambda args: install_for_colab() or 0, "git-filter": git_filter_command,
             "test-latest": test_latest_command}

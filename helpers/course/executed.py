@@ -1,0 +1,79 @@
+"""Executed notebooks as a run folder: what `python -m helpers run` writes, and what `make test` keeps.
+
+A run folder (`runs/<date>-<time>-<profile>[-nbval]/`) holds the executed notebooks, `summary.csv`
+(one row per notebook: status, seconds, ...) and `run.json` (when, where and on which commit it ran).
+`make site` builds the website from the newest complete one. Under `make test`, nbval executes the
+notebooks cell by cell and keeps no copy; `NbvalCapture` (called from the root conftest.py) writes
+what nbval executed as such a folder, so CI builds the site without running the course twice.
+"""
+import json
+import re
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+import nbformat
+
+from . import COURSE_ROOT
+
+
+def run_info(profile: str) -> dict:
+    """When, where and on which commit a run happened: each site page quotes it."""
+    from ..hardware import detect_hardware, machine_kind
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=COURSE_ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    return {"date": f"{datetime.now():%Y-%m-%d %H:%M}", "profile": profile, "kind": machine_kind(),
+            "hardware": detect_hardware().describe(), "commit": commit or "unknown"}
+
+
+def tidy_outputs(outputs: list) -> list:
+    """nbval's outputs as a notebook stores them: consecutive stream pieces joined, and of a progress
+    bar's carriage-return redraws only the last state of each line."""
+    tidied = []
+    for out in outputs:
+        out = nbformat.from_dict(dict(out))
+        if out.output_type == "stream" and tidied and tidied[-1].output_type == "stream" \
+                and tidied[-1].name == out.name:
+            tidied[-1].text += out.text
+        else:
+            tidied.append(out)
+    for out in tidied:
+        if out.output_type == "stream":
+            out.text = "\n".join(re.split(r"\r(?!\n)", line)[-1] for line in out.text.split("\n"))
+    return tidied
+
+
+class NbvalCapture:
+    """Collects each notebook nbval executes (its cells' outputs, time and outcome) and writes a run folder."""
+
+    def __init__(self):
+        self.notebooks = {}  # path -> {"nb", "seconds", "failed"}
+
+    def cell_done(self, item, report) -> None:
+        if not hasattr(item, "cell") or not str(item.fspath).endswith(".ipynb"):
+            return
+        entry = self.notebooks.setdefault(str(item.fspath), {"nb": item.parent.nb, "seconds": 0.0, "failed": False})
+        entry["seconds"] += report.duration
+        entry["failed"] |= report.failed
+        if report.when == "call":
+            item.cell.outputs = tidy_outputs(getattr(item, "test_outputs", None) or [])
+            item.cell.execution_count = item.cell_num + 1
+
+    def write(self, runs_root: Path = COURSE_ROOT / "runs") -> Path | None:
+        """The run folder, or None when nbval executed no notebook."""
+        if not self.notebooks:
+            return None
+        from ..profiles import resolve_profile
+        from .runner import new_run_dir, write_summary
+
+        profile = resolve_profile("auto")  # nbval runs each notebook's parameters cell as committed
+        run_dir = new_run_dir(Path(runs_root), f"{profile}-nbval")
+        rows = []
+        for path, entry in self.notebooks.items():
+            nbformat.write(entry["nb"], run_dir / Path(path).name)
+            rows.append({"notebook": Path(path).stem, "status": "failed" if entry["failed"] else "ok",
+                         "seconds": round(entry["seconds"], 1), "peak_memory_gb": ""})
+        write_summary(run_dir, rows)
+        (run_dir / "run.json").write_text(json.dumps({**run_info(profile), "by": "make test (nbval)"}, indent=1) + "\n")
+        return run_dir
