@@ -40,8 +40,8 @@ chromium:
 
 # The site test comes last: it builds the website from the notebooks the first command executed.
 test: setup chromium
-	$(PY) -m pytest --nbval-lax --nbval-cell-timeout=1800 --durations=20 --ignore=tests/site tests notebooks solutions
-	$(PY) -m pytest tests/site
+	$(PY) -m pytest --nbval-lax --nbval-cell-timeout=1800 --durations=20 --ignore=tests/test_site.py tests notebooks solutions
+	$(PY) -m pytest --durations=5 tests/test_site.py
 
 site: setup
 	$(PY) -m helpers site $(if $(RUN),--run $(RUN))

@@ -147,3 +147,18 @@ def test_the_site_reads_in_a_browser_with_the_runs_plot_table_and_search(built):
     assert expected and all(value in table_text for value in expected[:12]), "the before/after table is not the run's"
     assert landed.endswith(".html") and "memorisation" in landed_text.lower()
     assert not elsewhere, f"the site fetched {elsewhere[:3]} from outside"
+
+
+def test_make_site_with_no_complete_run_runs_every_lesson_and_solution_first(monkeypatch, tmp_path):
+    from helpers.course import cli, runner
+
+    ran, built = [], []
+    monkeypatch.setattr(site, "latest_complete_run", lambda: None)
+    monkeypatch.setattr(runner, "run_notebooks", lambda notebooks, profile: ran.append((notebooks, profile)) or
+                        (tmp_path / "run", [{"notebook": "00_setup", "status": "ok", "seconds": 1.0, "peak_memory_gb": 1.0}]))
+    monkeypatch.setattr(site, "build", lambda run_dir, out: built.append((run_dir, out)))
+    assert cli.main(["site", "--out", str(tmp_path / "out")]) == 0
+    (notebooks, profile), = ran
+    assert profile == "cpu" and [p.stem for p in notebooks] == site.lesson_names() + site.solution_names()
+    assert [p.parent.name for p in notebooks] == ["notebooks"] * 6 + ["solutions"] * 5
+    assert built == [(tmp_path / "run", tmp_path / "out")]
