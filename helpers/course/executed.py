@@ -12,8 +12,6 @@ import subprocess
 from datetime import datetime
 from pathlib import Path
 
-import nbformat
-
 from . import COURSE_ROOT
 
 
@@ -30,6 +28,8 @@ def run_info(profile: str) -> dict:
 def tidy_outputs(outputs: list) -> list:
     """nbval's outputs as a notebook stores them: consecutive stream pieces joined, and of a progress
     bar's carriage-return redraws only the last state of each line."""
+    import nbformat  # not at the top: `python -m helpers colab-setup` imports this module before nbformat exists
+
     tidied = []
     for out in outputs:
         out = nbformat.from_dict(dict(out))
@@ -64,6 +64,8 @@ class NbvalCapture:
         """The run folder, or None when nbval executed no notebook."""
         if not self.notebooks:
             return None
+        import nbformat
+
         from ..profiles import resolve_profile
         from .runner import new_run_dir, write_summary
 
