@@ -14,6 +14,8 @@ from pathlib import Path
 
 from . import COURSE_ROOT
 
+COURSE_FOLDERS = {(COURSE_ROOT / name).resolve() for name in ("notebooks", "solutions", "exercises")}
+
 
 def run_info(profile: str) -> dict:
     """When, where and on which commit a run happened: each site page quotes it."""
@@ -51,7 +53,8 @@ class NbvalCapture:
         self.notebooks = {}  # path -> {"nb", "seconds", "failed"}
 
     def cell_done(self, item, report) -> None:
-        if not hasattr(item, "cell") or not str(item.fspath).endswith(".ipynb"):
+        folder = Path(str(item.fspath)).resolve().parent
+        if not hasattr(item, "cell") or folder not in COURSE_FOLDERS:  # a test's own toy notebooks are not a run
             return
         entry = self.notebooks.setdefault(str(item.fspath), {"nb": item.parent.nb, "seconds": 0.0, "failed": False})
         entry["seconds"] += report.duration
