@@ -162,3 +162,38 @@ def test_make_site_with_no_complete_run_runs_every_lesson_and_solution_first(mon
     assert profile == "cpu" and [p.stem for p in notebooks] == site.lesson_names() + site.solution_names()
     assert [p.parent.name for p in notebooks] == ["notebooks"] * 6 + ["solutions"] * 5
     assert built == [(tmp_path / "run", tmp_path / "out")]
+
+
+def test_nbval_outputs_are_kept_as_a_notebook_stores_them():
+    from helpers.course.executed import tidy_outputs
+
+    pieces = [{"output_type": "stream", "name": "stdout", "text": "step 1\n"},
+              {"output_type": "stream", "name": "stdout", "text": " 10%|#\r 50%|#####\r100%|##########\ndone\n"},
+              {"output_type": "display_data", "data": {"text/plain": "table"}, "metadata": {}}]
+    tidied = tidy_outputs(pieces)
+    assert [out.output_type for out in tidied] == ["stream", "display_data"]
+    assert tidied[0].text == "step 1\n100%|##########\ndone\n"
+
+
+def test_only_the_courses_own_notebooks_make_a_run(tmp_path):
+    from types import SimpleNamespace
+
+    import nbformat as nbf
+
+    from helpers.course.executed import NbvalCapture
+
+    def cell_item(path):
+        notebook = nbf.v4.new_notebook(cells=[nbf.v4.new_code_cell("1 + 1")])
+        return SimpleNamespace(fspath=path, cell=notebook.cells[0], cell_num=0, parent=SimpleNamespace(nb=notebook),
+                               test_outputs=[{"output_type": "execute_result", "data": {"text/plain": "2"},
+                                              "metadata": {}, "execution_count": 1}])
+
+    capture = NbvalCapture()
+    report = SimpleNamespace(when="call", duration=1.5, failed=False)
+    capture.cell_done(cell_item(tmp_path / "toy.ipynb"), report)
+    assert capture.write(tmp_path / "runs") is None
+    capture.cell_done(cell_item(site.COURSE_ROOT / "notebooks" / "00_setup.ipynb"), report)
+    run_dir = capture.write(tmp_path / "runs")
+    assert (run_dir / "summary.csv").read_text().splitlines()[1].startswith("00_setup,ok,1.5")
+    saved = nbf.read(run_dir / "00_setup.ipynb", as_version=4)
+    assert saved.cells[0].outputs[0].data["text/plain"] == "2" and saved.cells[0].execution_count == 1
