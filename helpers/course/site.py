@@ -46,12 +46,17 @@ def solution_names() -> list:
 
 def missing_from(run_dir: Path) -> list:
     """The lessons and solutions a run folder lacks or did not finish ("ok")."""
-    rows = {}
-    if (run_dir / "summary.csv").exists():
-        with open(run_dir / "summary.csv", newline="") as f:
-            rows = {row["notebook"]: row["status"] for row in csv.DictReader(f)}
+    rows = _summary(run_dir)
     return [name for name in lesson_names() + solution_names()
-            if rows.get(name) != "ok" or not (run_dir / f"{name}.ipynb").exists()]
+            if rows.get(name, {}).get("status") != "ok" or not (run_dir / f"{name}.ipynb").exists()]
+
+
+def _summary(run_dir: Path) -> dict:
+    """notebook name -> its row of the run's summary.csv (empty without one)."""
+    if not (run_dir / "summary.csv").exists():
+        return {}
+    with open(run_dir / "summary.csv", newline="") as f:
+        return {row["notebook"]: row for row in csv.DictReader(f)}
 
 
 def latest_complete_run(runs_root: Path = COURSE_ROOT / "runs") -> Path | None:
@@ -64,8 +69,7 @@ def latest_complete_run(runs_root: Path = COURSE_ROOT / "runs") -> Path | None:
 def provenance(run_dir: Path, name: str) -> str:
     """The line each executed page opens with: which run and machine produced its outputs."""
     info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
-    with open(run_dir / "summary.csv", newline="") as f:
-        seconds = next(float(row["seconds"]) for row in csv.DictReader(f) if row["notebook"] == name)
+    seconds = float(_summary(run_dir)[name]["seconds"])
     where = (f"on {info['date']}, profile `{info['profile']}`, {info['hardware']}, commit `{info['commit']}`"
              if info else "(this run recorded no date or machine: it predates run.json)")
     return (f"> **Outputs on this page** come from one run ({info.get('by', 'python -m helpers run')}, "
@@ -107,12 +111,15 @@ def write_sources(run_dir: Path, src: Path) -> None:
     shutil.rmtree(src, ignore_errors=True)
     for folder in ("lessons", "exercises", "solutions"):
         (src / folder).mkdir(parents=True)
+    def page(source: Path, note: str, folder: str):
+        nbformat.write(page_notebook(source, note), src / folder / source.name)
+
     for name in lesson_names():
-        nbformat.write(page_notebook(run_dir / f"{name}.ipynb", provenance(run_dir, name)), src / "lessons" / f"{name}.ipynb")
+        page(run_dir / f"{name}.ipynb", provenance(run_dir, name), "lessons")
     for name in solution_names():
-        nbformat.write(page_notebook(run_dir / f"{name}.ipynb", provenance(run_dir, name)), src / "solutions" / f"{name}.ipynb")
-        unsolved = f"> **Unsolved**: the exercises as a learner gets them, without outputs. Solved and run: [the solutions](../solutions/{name}.ipynb)."
-        nbformat.write(page_notebook(COURSE_ROOT / "exercises" / f"{name}.ipynb", unsolved), src / "exercises" / f"{name}.ipynb")
+        page(run_dir / f"{name}.ipynb", provenance(run_dir, name), "solutions")
+        page(COURSE_ROOT / "exercises" / f"{name}.ipynb", "> **Unsolved**: the exercises as a learner gets them, "
+             f"without outputs. Solved and run: [the solutions](../solutions/{name}.ipynb).", "exercises")
     sections = readme_sections((COURSE_ROOT / "README.md").read_text())
     for page, title, headings in README_PAGES:
         (src / f"{page}.md").write_text(f"# {title}\n\n" + "".join(f"## {h}\n{sections[h]}" for h in headings))
