@@ -27,6 +27,11 @@ def run_info(profile: str) -> dict:
             "hardware": detect_hardware().describe(), "commit": commit or "unknown"}
 
 
+def write_run_info(run_dir: Path, profile: str, by: str) -> None:
+    """run.json: `run_info`, and which command made the run."""
+    (run_dir / "run.json").write_text(json.dumps({**run_info(profile), "by": by}, indent=1) + "\n")
+
+
 def tidy_outputs(outputs: list) -> list:
     """nbval's outputs as a notebook stores them: consecutive stream pieces joined, and of a progress
     bar's carriage-return redraws only the last state of each line."""
@@ -80,5 +85,5 @@ class NbvalCapture:
             rows.append({"notebook": Path(path).stem, "status": "failed" if entry["failed"] else "ok",
                          "seconds": round(entry["seconds"], 1), "peak_memory_gb": ""})
         write_summary(run_dir, rows)
-        (run_dir / "run.json").write_text(json.dumps({**run_info(profile), "by": "make test (nbval)"}, indent=1) + "\n")
+        write_run_info(run_dir, profile, "make test (nbval)")
         return run_dir

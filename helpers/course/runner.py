@@ -1,7 +1,6 @@
 """Execute notebooks with papermill under a profile, and collect one summary table per run."""
 import ast
 import csv
-import json
 import os
 import signal
 import threading
@@ -14,7 +13,7 @@ from ..measure import GPU_PEAK_FILE, PeakMemory, read_gpu_peak
 from ..profiles import resolve_profile
 from ..records import read_metrics
 from . import COURSE_ROOT
-from .executed import run_info
+from .executed import write_run_info
 
 
 def find_notebooks(names=(), folder: Path | None = None) -> list:
@@ -187,7 +186,7 @@ def run_notebooks(notebooks: list, profile: str = "auto", overrides: dict | None
     if profile == "cpu":
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the offline profile must never wait on the network
     run_dir = new_run_dir(Path(runs_root).resolve(), profile)  # absolute: papermill changes the working folder
-    (run_dir / "run.json").write_text(json.dumps({**run_info(profile), "by": "python -m helpers run"}, indent=1) + "\n")
+    write_run_info(run_dir, profile, "python -m helpers run")
     rows = []
     with interrupt_on_signals():
         for i, notebook in enumerate(notebooks, 1):

@@ -78,8 +78,9 @@ def provenance(run_dir: Path, name: str) -> str:
 
 def page_notebook(source: Path, note: str) -> nbformat.NotebookNode:
     """A notebook as a page: `note` under its title, the Colab badge as a plain link (no image
-    fetched from Google), no progress bars, other widget views reduced to the text they carry (no widget state is saved), and
-    the course's machine-readable outputs (metrics, check results) to the text shown beside them."""
+    fetched from Google), no progress bars, other widget views reduced to the text they carry (no
+    widget state is saved), and the course's machine-readable outputs (metrics, check results) to
+    the text shown beside them."""
     nb = nbformat.read(source, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "markdown":
@@ -111,14 +112,15 @@ def write_sources(run_dir: Path, src: Path) -> None:
     shutil.rmtree(src, ignore_errors=True)
     for folder in ("lessons", "exercises", "solutions"):
         (src / folder).mkdir(parents=True)
-    def page(source: Path, note: str, folder: str):
+
+    def write_page(source: Path, note: str, folder: str):
         nbformat.write(page_notebook(source, note), src / folder / source.name)
 
     for name in lesson_names():
-        page(run_dir / f"{name}.ipynb", provenance(run_dir, name), "lessons")
+        write_page(run_dir / f"{name}.ipynb", provenance(run_dir, name), "lessons")
     for name in solution_names():
-        page(run_dir / f"{name}.ipynb", provenance(run_dir, name), "solutions")
-        page(COURSE_ROOT / "exercises" / f"{name}.ipynb", "> **Unsolved**: the exercises as a learner gets them, "
+        write_page(run_dir / f"{name}.ipynb", provenance(run_dir, name), "solutions")
+        write_page(COURSE_ROOT / "exercises" / f"{name}.ipynb", "> **Unsolved**: the exercises as a learner gets them, "
              f"without outputs. Solved and run: [the solutions](../solutions/{name}.ipynb).", "exercises")
     sections = readme_sections((COURSE_ROOT / "README.md").read_text())
     for page, title, headings in README_PAGES:
