@@ -12,7 +12,8 @@ commit). By default the run gets a fresh model cache (`COURSE_CACHE_DIR` in a te
 which the offline models are first converted from GGUF, as `make setup` converts them (timed and
 recorded apart: `setup_conversion_seconds`); the course then pays what a learner's first run pays
 after setup, training what lesson 04 and the exercises cache. About 20 minutes on a 2-core CPU with
-bf16 units, 28 on one limited to AVX2.
+bf16 units, 28 on one limited to AVX2. Afterwards the temporary cache and the run's `outputs/` (the
+models it trained, about 2 GB) are deleted; its executed notebooks and summaries stay.
 
 `--write-docs` rewrites the "Time and memory" paragraph of every notebook's first cell and the
 README's table from the results files (`helpers.course.course_times`);
@@ -21,6 +22,7 @@ README's table from the results files (`helpers.course.course_times`);
 import argparse
 import csv
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,8 +53,13 @@ def run_course(runs_dir: Path, warm: bool) -> tuple:
         conversion = round(time.perf_counter() - start, 1)
     before = set(runs_dir.glob("*")) if runs_dir.exists() else set()
     command = [sys.executable, "-m", "helpers", "run", "--profile", "cpu", *map(str, NOTEBOOKS), "--runs-dir", str(runs_dir)]
-    finished = subprocess.run(command, cwd=ROOT, env=env)
+    try:
+        finished = subprocess.run(command, cwd=ROOT, env=env)
+    finally:
+        if cache:
+            shutil.rmtree(cache, ignore_errors=True)
     (run_dir,) = set(runs_dir.glob("*")) - before
+    shutil.rmtree(run_dir / "outputs", ignore_errors=True)  # trained models: only the times are this script's
     if finished.returncode != 0:
         print(f"some notebooks failed (exit {finished.returncode}); their rows say so", file=sys.stderr)
     return run_dir, conversion
