@@ -2,6 +2,7 @@
 import ast
 import csv
 import os
+import shutil
 import signal
 import threading
 import time
@@ -55,6 +56,25 @@ def check_overrides(notebooks: list, overrides: dict) -> None:
     if unknown:
         raise ValueError(f"Unknown parameter(s) {sorted(unknown)} for "
                          f"{', '.join(nb.stem for nb in notebooks)}. Valid: {', '.join(sorted(valid))}")
+
+
+# What a run writes: its executed notebooks and the models they train (outputs/). Measured under `cpu`:
+# lesson 02 alone 0.52 GB, every lesson and solution 2.1 GB; a margin on top, so a disk that fills up
+# stops a run before it starts, not in a lesson's save cell with a safetensors I/O error.
+DISK_GB_PER_NOTEBOOK = 0.25
+DISK_GB_MARGIN = 1.0
+
+
+def check_free_disk(root: Path, notebooks: list) -> None:
+    """Refuse a run whose folder's disk lacks the space its notebooks write."""
+    existing = next(folder for folder in [root, *root.parents] if folder.exists())
+    free_gb = shutil.disk_usage(existing).free / 1e9
+    needed_gb = DISK_GB_MARGIN + DISK_GB_PER_NOTEBOOK * len(notebooks)
+    if free_gb < needed_gb:
+        raise ValueError(f"Only {free_gb:.1f} GB free on the disk of {root}; running {len(notebooks)} notebook(s) "
+                         f"needs about {needed_gb:.1f} GB (the models they train go under each run's outputs/). "
+                         f"Free some space (earlier runs in {root} keep theirs: `du -sh {root}/*`) "
+                         "or pass --runs-dir on a larger disk.")
 
 
 def new_run_dir(root: Path, label: str) -> Path:
@@ -185,6 +205,7 @@ def run_notebooks(notebooks: list, profile: str = "auto", overrides: dict | None
     check_overrides(notebooks, overrides)
     if profile == "cpu":
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the offline profile must never wait on the network
+    check_free_disk(Path(runs_root).resolve(), notebooks)
     run_dir = new_run_dir(Path(runs_root).resolve(), profile)  # absolute: papermill changes the working folder
     write_run_info(run_dir, profile, "python -m helpers run")
     rows = []
