@@ -12,8 +12,9 @@ commit). By default the run gets a fresh model cache (`COURSE_CACHE_DIR` in a te
 which the offline models are first converted from GGUF, as `make setup` converts them (timed and
 recorded apart: `setup_conversion_seconds`); the course then pays what a learner's first run pays
 after setup, training what lesson 04 and the exercises cache. About 13 minutes on a 2-core CPU with
-bf16 units, 18 on one limited to AVX2 (2026-12-06; up to 1.5x longer on a busy shared machine). Afterwards the temporary cache and the run's `outputs/` (the
-models it trained, about 2 GB) are deleted; its executed notebooks and summaries stay.
+bf16 units, 18 on one limited to AVX2 (2026-12-06; up to 1.5x longer on a busy shared machine).
+Afterwards the temporary cache and the run's `outputs/` (the models it trained, about 2 GB) are
+deleted; its executed notebooks and summaries stay.
 
 `--write-docs` rewrites the "Time and memory" paragraph of every notebook's first cell and the
 README's table from the results files (`helpers.course.course_times`);

@@ -65,13 +65,13 @@ DISK_GB_PER_NOTEBOOK = 0.25
 DISK_GB_MARGIN = 1.0
 
 
-def check_free_disk(root: Path, notebooks: list) -> None:
-    """Refuse a run whose folder's disk lacks the space its notebooks write."""
+def check_free_disk(root: Path, runs: int) -> None:
+    """Refuse `runs` notebook runs whose folder's disk lacks the space they write."""
     existing = next(folder for folder in [root, *root.parents] if folder.exists())
     free_gb = shutil.disk_usage(existing).free / 1e9
-    needed_gb = DISK_GB_MARGIN + DISK_GB_PER_NOTEBOOK * len(notebooks)
+    needed_gb = DISK_GB_MARGIN + DISK_GB_PER_NOTEBOOK * runs
     if free_gb < needed_gb:
-        raise ValueError(f"Only {free_gb:.1f} GB free on the disk of {root}; running {len(notebooks)} notebook(s) "
+        raise ValueError(f"Only {free_gb:.1f} GB free on the disk of {root}; running {runs} notebook(s) "
                          f"needs about {needed_gb:.1f} GB (the models they train go under each run's outputs/). "
                          f"Free some space (earlier runs in {root} keep theirs: `du -sh {root}/*`) "
                          "or pass --runs-dir on a larger disk.")
@@ -205,8 +205,9 @@ def run_notebooks(notebooks: list, profile: str = "auto", overrides: dict | None
     check_overrides(notebooks, overrides)
     if profile == "cpu":
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the offline profile must never wait on the network
-    check_free_disk(Path(runs_root).resolve(), notebooks)
-    run_dir = new_run_dir(Path(runs_root).resolve(), profile)  # absolute: papermill changes the working folder
+    root = Path(runs_root).resolve()  # absolute: papermill changes the working folder
+    check_free_disk(root, len(notebooks))
+    run_dir = new_run_dir(root, profile)
     write_run_info(run_dir, profile, "python -m helpers run")
     rows = []
     with interrupt_on_signals():

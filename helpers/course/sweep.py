@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 
-from .runner import check_overrides, first_free_dir, parse_value, run_notebook, write_summary
+from .runner import check_free_disk, check_overrides, first_free_dir, parse_value, run_notebook, write_summary
 from ..profiles import resolve_profile
 
 
@@ -69,8 +69,9 @@ def run_sweep(notebook: Path, grid: dict, profile="auto", overrides=None, job_di
     overrides, job_dir = overrides or {}, Path(job_dir)
     profile = resolve_profile(profile)  # "auto" becomes a name; an unknown one is refused before anything runs
     check_overrides([notebook], {**overrides, **grid})
-    claim_job(job_dir, {"notebook": notebook.stem, "profile": profile, "grid": grid, "overrides": overrides})
     rows, points = [], grid_points(grid)
+    check_free_disk(job_dir.resolve(), len(points))  # finished points count too: an upper bound
+    claim_job(job_dir, {"notebook": notebook.stem, "profile": profile, "grid": grid, "overrides": overrides})
     for i, point in enumerate(points, 1):
         done = finished_result(job_dir, point)
         if done:

@@ -98,7 +98,7 @@ def test_a_disk_too_full_for_the_run_is_refused_before_anything_runs(tmp_path, m
     assert "--runs-dir" in str(refused.value) and "du -sh" in str(refused.value)
     assert not (tmp_path / "runs").exists()
     free["bytes"] = int(1.6e9)
-    runner.check_free_disk(tmp_path / "runs", lessons)  # enough: no error
+    runner.check_free_disk(tmp_path / "runs", len(lessons))  # enough: no error
 
 
 def test_unknown_notebook_lists_the_lessons():

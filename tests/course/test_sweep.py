@@ -55,6 +55,18 @@ def test_a_job_folder_holding_another_sweep_is_refused(tmp_path, make_notebook):
         sweep.run_sweep(notebook, {"steps": [1, 2]}, job_dir=tmp_path / "job")
 
 
+def test_a_sweep_too_big_for_the_disk_is_refused_before_its_job_folder_exists(tmp_path, make_notebook, monkeypatch):
+    from types import SimpleNamespace
+
+    from helpers.course import runner
+
+    notebook = make_notebook(tmp_path / "01_toy.ipynb", "x = steps")
+    monkeypatch.setattr(runner.shutil, "disk_usage", lambda path: SimpleNamespace(free=int(1.6e9)))
+    with pytest.raises(ValueError, match=r"running 3 notebook\(s\) needs about 1\.8 GB"):  # 1 GB + 3 x 0.25 GB
+        sweep.run_sweep(notebook, {"steps": [1, 2, 3]}, job_dir=tmp_path / "job")
+    assert not (tmp_path / "job").exists()
+
+
 @pytest.mark.slow  # executes notebooks or a real model
 def test_a_real_lesson_sweep_of_three_runs_writes_its_tables_and_resumes(tmp_path):
     # Lesson 00 with the real model (15 s a run): a lesson-02 learning-rate sweep works the same way
