@@ -11,8 +11,9 @@ its headline result) and `.md` (the same table with the machine, the CPU's flags
 commit). By default the run gets a fresh model cache (`COURSE_CACHE_DIR` in a temporary folder) in
 which the offline models are first converted from GGUF, as `make setup` converts them (timed and
 recorded apart: `setup_conversion_seconds`); the course then pays what a learner's first run pays
-after setup, training what lesson 04 and the exercises cache. About 13 minutes on a 2-core CPU with
-bf16 units, 18 on one limited to AVX2 (2026-12-06; up to 1.5x longer on a busy shared machine).
+after setup, training what lesson 04 and the exercises cache. On 2 cores (2026-12-06): about 13
+minutes with AMX, 20 with AVX512-BF16 units only, 22 limited to AVX2 (up to 1.5x longer on a busy
+shared machine).
 Afterwards the temporary cache and the run's `outputs/` (the models it trained, about 2 GB) are
 deleted; its executed notebooks and summaries stay.
 

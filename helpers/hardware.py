@@ -70,9 +70,11 @@ def cuda_has_bf16_units() -> bool:
 
 
 def machine_kind() -> str:
-    """The kind of machine a time was measured on: "gpu", "mps", "cpu-bf16" (AMX or AVX512-BF16 units),
-    "cpu-avx512", "cpu-avx2", "cpu-other", or "cpu-avx2-emulated" (a CPU with AVX-512 run with torch
-    limited to AVX2, see `_cpu_has_bf16`). Times differ by up to 4x between the CPU kinds."""
+    """The kind of machine a time was measured on: "gpu", "mps", "cpu-amx" (AMX bf16 units),
+    "cpu-avx512-bf16" (AVX512-BF16 instructions, no AMX), "cpu-avx512", "cpu-avx2", "cpu-other", or
+    "cpu-avx2-emulated" (a CPU with AVX-512 run with torch limited to AVX2, see `_cpu_has_bf16`).
+    Times differ by up to 4x between the CPU kinds, and by 1.5x between the two bf16 kinds
+    (`benchmarks/results/course-times-*.md`)."""
     device = detect_hardware().device
     if device != "cpu":
         return "gpu" if device == "cuda" else device
@@ -80,7 +82,7 @@ def machine_kind() -> str:
     if "avx512f" in flags and "AVX512" not in _torch_cpu_capability():
         return "cpu-avx2-emulated"
     if _cpu_has_bf16():
-        return "cpu-bf16"
+        return "cpu-amx" if "amx_bf16" in flags else "cpu-avx512-bf16"
     return "cpu-avx512" if "avx512f" in flags else "cpu-avx2" if "avx2" in flags else "cpu-other"
 
 

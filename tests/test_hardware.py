@@ -38,7 +38,7 @@ def test_gpus_get_bf16_where_supported_and_fp16_otherwise():
     assert helpers.recommend_profile(Hardware("cpu", "Xeon", 24, 2, bf16=True, fp16=False)) == "cpu"
 
 
-@pytest.mark.parametrize("flags, kind", [("fpu avx2 amx_bf16 avx512f", "cpu-bf16"), ("avx2 avx512f avx512_bf16", "cpu-bf16"),
+@pytest.mark.parametrize("flags, kind", [("fpu avx2 amx_bf16 avx512f", "cpu-amx"), ("avx2 avx512f avx512_bf16", "cpu-avx512-bf16"),
                                          ("avx2 avx512f", "cpu-avx512"), ("sse4_2 avx2 fma", "cpu-avx2"), ("neon", "cpu-other")])
 def test_machine_kind_names_the_cpus_bf16_and_vector_units(monkeypatch, flags, kind):
     from helpers import hardware

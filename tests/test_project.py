@@ -208,4 +208,4 @@ def test_lesson_02s_quoted_speed_ups_are_the_training_benchmarks_own():
                    if line.startswith("| course default"))
         return f"{float(row.split('|')[3]):.1f}"
 
-    assert quoted == (speed_up("cpu-bf16"), speed_up("cpu-avx2"))
+    assert quoted == (speed_up("cpu-amx"), speed_up("cpu-avx2"))

@@ -17,7 +17,8 @@ NOTEBOOK_FOLDERS = ("notebooks", "solutions", "exercises")
 COLUMNS = ("notebook", "status", "seconds", "peak_memory_gb", "headline")
 # Each kind of CPU a results file may come from, in the order the text gives them.
 KINDS = {
-    "cpu-bf16": "with bf16 units",
+    "cpu-amx": "with bf16 units (AMX)",
+    "cpu-avx512-bf16": "with bf16 units (AVX512-BF16, no AMX)",
     "cpu-avx2": "without bf16 units (AVX2)",
     "cpu-avx2-emulated": "without bf16 units (AVX-512 limited to AVX2)",
     "cpu-avx512": "without bf16 units (AVX-512)",
@@ -88,7 +89,7 @@ def describe(kind: str, machine: dict, folder: Path = RESULTS) -> str:
     flags = machine.get("flags", "").split()
     if kind == "cpu-avx2-emulated":
         cpu = f"{machine['cpu']} limited to AVX2"
-    elif kind == "cpu-bf16":
+    elif kind in ("cpu-amx", "cpu-avx512-bf16"):
         units = [name for flag, name in BF16_FLAGS.items() if flag in flags]
         cpu = f"{machine['cpu']} with {units[0]}" if units else machine["cpu"]
     else:

@@ -5,7 +5,7 @@ from helpers.course import course_times
 
 
 def results(folder, kind, rows, cache=course_times.AFTER_SETUP):
-    machine = {"kind": kind, "cpu": "Test CPU", "flags": "avx512_bf16" if kind == "cpu-bf16" else "avx2",
+    machine = {"kind": kind, "cpu": "Test CPU", "flags": {"cpu-amx": "avx512_bf16 amx_bf16", "cpu-avx512-bf16": "avx512_bf16"}.get(kind, "avx2"),
                "date": "2026-12-04", "commit": "abc1234", "cache": cache}
     course_times.write_results(folder, machine, [
         {"notebook": name, "status": "ok", "seconds": seconds, "peak_memory_gb": memory, "headline": ""}
@@ -13,7 +13,7 @@ def results(folder, kind, rows, cache=course_times.AFTER_SETUP):
 
 
 def test_a_header_quotes_every_kind_of_machine_that_ran_the_notebook(tmp_path):
-    results(tmp_path, "cpu-bf16", [("02_supervised_fine_tuning", 126.4, 3.61), ("01_chat_templates_exercises", 7.2, 0.9)])
+    results(tmp_path, "cpu-avx512-bf16", [("02_supervised_fine_tuning", 126.4, 3.61), ("01_chat_templates_exercises", 7.2, 0.9)])
     results(tmp_path, "cpu-avx2-emulated", [("02_supervised_fine_tuning", 153.2, 6.68)])
     text = course_times.header_paragraph("02_supervised_fine_tuning", tmp_path)
     assert text.startswith("**Time and memory** to run every cell") and "right after setup" in text
@@ -36,11 +36,12 @@ def test_the_stand_in_states_how_much_faster_it_trains_than_a_real_avx2_cpu(tmp_
 
 
 def test_the_readme_table_has_a_column_per_kind_and_a_total(tmp_path):
-    results(tmp_path, "cpu-bf16", [("00_setup", 30, 0.9), ("05_evaluation", 270, 2.0)])
+    results(tmp_path, "cpu-amx", [("00_setup", 30, 0.9), ("05_evaluation", 270, 2.0)])
     results(tmp_path, "cpu-avx2-emulated", [("00_setup", 60, 1.0)], cache="warm")
     table = course_times.readme_table(tmp_path).splitlines()
-    assert table[0] == ("| notebook | with bf16 units: time, peak memory | "
+    assert table[0] == ("| notebook | with bf16 units (AMX): time, peak memory | "
                         "without bf16 units (AVX-512 limited to AVX2): time, peak memory |")
+    assert any(line.startswith("- with bf16 units (AMX): Test CPU with AMX, 2026-12-04;") for line in table)
     assert "| `00_setup` | 30 s, 0.9 GB | 60 s, 1.0 GB |" in table
     assert "| `05_evaluation` | 4.5 min, 2.0 GB |  |" in table
     assert "| all | **5.0 min** | **1.0 min** |" in table
@@ -48,8 +49,8 @@ def test_the_readme_table_has_a_column_per_kind_and_a_total(tmp_path):
 
 
 def test_the_readme_says_how_long_setup_took_to_convert_the_models(tmp_path):
-    results(tmp_path, "cpu-bf16", [("00_setup", 30, 0.9)])
-    machine_file = tmp_path / "course-times-cpu-bf16.json"
+    results(tmp_path, "cpu-amx", [("00_setup", 30, 0.9)])
+    machine_file = tmp_path / "course-times-cpu-amx.json"
     machine_file.write_text(json.dumps({**json.loads(machine_file.read_text()), "setup_conversion_seconds": 61.2}))
     assert "the conversion took 61 s in setup." in course_times.readme_table(tmp_path)
 
@@ -58,7 +59,7 @@ def test_every_cpu_kind_the_hardware_module_names_has_a_label():
     import inspect
 
     from helpers import hardware
-    named = {kind for kind in ("cpu-bf16", "cpu-avx512", "cpu-avx2", "cpu-other", "cpu-avx2-emulated")
+    named = {kind for kind in ("cpu-amx", "cpu-avx512-bf16", "cpu-avx512", "cpu-avx2", "cpu-other", "cpu-avx2-emulated")
              if f'"{kind}"' in inspect.getsource(hardware.machine_kind)}
     assert named == set(course_times.KINDS)
 

@@ -1,0 +1,56 @@
+"""The README's training-speed sections quote `benchmarks/training_speed.py`'s results files: every table
+row, and the figures the AVX512-BF16 section states in its prose, come from those files."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from helpers.course import course_times
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+README = (ROOT / "README.md").read_text()
+
+
+def section(title: str) -> str:
+    """The README's text under `### title`, up to the next heading (or lora_memory.py's own table)."""
+    text = README[README.index(f"### {title}\n"):]
+    return re.split(r"\n#{2,3} |\n`lora_memory.py`", text[4:])[0]
+
+
+@pytest.mark.parametrize("title, kind", [("A CPU without bf16 units (AVX2)", "cpu-avx2"),
+                                         ("A CPU with AVX512-BF16 but no AMX", "cpu-avx512-bf16"),
+                                         ("A CPU with bf16 units (AMX)", "cpu-amx")])
+def test_each_speed_table_in_the_readme_is_its_results_files_own(title, kind):
+    text = section(title)
+    assert f"training-speed-{kind}.md" in text
+    saved = (RESULTS / f"training-speed-{kind}.md").read_text().splitlines()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith(("| path", "| evaluation"))]
+    assert rows, f"no table under {title!r}"
+    assert not [row for row in rows if row not in saved], f"rows under {title!r} not in training-speed-{kind}.md"
+
+
+def test_the_avx512_bf16_sections_figures_are_computed_from_the_results():
+    text = re.sub(r"\s+", " ", section("A CPU with AVX512-BF16 but no AMX"))
+    here, amx = (json.loads((RESULTS / f"training-speed-{kind}.json").read_text()) for kind in ("cpu-avx512-bf16", "cpu-amx"))
+    flops = {kind: {k: round(v / 1e9) for k, v in data["matmul_flops"].items()} for kind, data in (("here", here), ("amx", amx))}
+    assert f"{flops['here']['fp32']} GFLOP/s in fp32 and {flops['here']['bf16']} in bf16" in text
+    assert f"against {flops['amx']['fp32']} and {flops['amx']['bf16']:,} on the AMX Xeon" in text
+
+    def row(data, start):
+        return next(r for r in data["training"] if r["name"].startswith(start))
+    plain, course, fp32 = (row(here, s) for s in ("plain TRL", "course default", "course, but fp32"))
+    packed, lora, qlora = (row(here, s) for s in ("course, but packed", "LoRA r=8 (course", "QLoRA r=8 (course"))
+    ratio = course["tokens_per_second"] / plain["tokens_per_second"]
+    assert f"default path is {ratio:.1f}x plain TRL here**, at {course['mfu']:.0%} of the bf16" in text
+    assert f"({fp32['mfu']:.0%} of the fp32 one on the fp32 path)" in text
+    amx_gain = row(amx, "course default")["tokens_per_second"] / row(amx, "course, but fp32")["tokens_per_second"]
+    assert f"buys {course['tokens_per_second'] / fp32['tokens_per_second']:.1f}x over fp32 on these units, not AMX's {amx_gain:.1f}x" in text
+    assert packed["tokens_per_second"] > course["tokens_per_second"]
+    assert f"({packed['tokens_per_second']:.0f} against {course['tokens_per_second']:.0f} tokens/s)" in text
+    assert f"LoRA is {lora['tokens_per_second'] / plain['tokens_per_second']:.1f}x plain TRL and QLoRA " \
+           f"{qlora['tokens_per_second'] / plain['tokens_per_second']:.1f}x" in text
+    totals = {kind: sum(float(r["seconds"]) for r in rows.values())
+              for kind, (_, rows) in course_times.measured(RESULTS).items()}
+    assert f"the course takes {totals['cpu-avx512-bf16'] / totals['cpu-amx']:.1f}x as long here" in text
