@@ -16,7 +16,7 @@ README = (ROOT / "README.md").read_text()
 def section(title: str) -> str:
     """The README's text under `### title`, up to the next heading (or lora_memory.py's own table)."""
     text = README[README.index(f"### {title}\n"):]
-    return re.split(r"\n#{2,3} |\n`lora_memory.py`", text[4:])[0]
+    return re.split(r"\n#{2,3} |\n`lora_memory.py`", text)[0]
 
 
 @pytest.mark.parametrize("title, kind", [("A CPU without bf16 units (AVX2)", "cpu-avx2"),
@@ -51,6 +51,6 @@ def test_the_avx512_bf16_sections_figures_are_computed_from_the_results():
     assert f"({packed['tokens_per_second']:.0f} against {course['tokens_per_second']:.0f} tokens/s)" in text
     assert f"LoRA is {lora['tokens_per_second'] / plain['tokens_per_second']:.1f}x plain TRL and QLoRA " \
            f"{qlora['tokens_per_second'] / plain['tokens_per_second']:.1f}x" in text
-    totals = {kind: sum(float(r["seconds"]) for r in rows.values())
+    totals = {kind: course_times.total_seconds(rows.values())
               for kind, (_, rows) in course_times.measured(RESULTS).items()}
     assert f"the course takes {totals['cpu-avx512-bf16'] / totals['cpu-amx']:.1f}x as long here" in text

@@ -24,7 +24,7 @@ KINDS = {
     "cpu-avx512": "without bf16 units (AVX-512)",
     "cpu-other": "without bf16 units (another CPU)",
 }
-BF16_FLAGS = {"amx_bf16": "AMX", "avx512_bf16": "AVX512-BF16"}
+BF16_UNITS = {"cpu-amx": "AMX", "cpu-avx512-bf16": "AVX512-BF16"}  # what each bf16 kind computes bf16 with
 PARAGRAPH = re.compile(r"\*\*Time and memory\*\*.*?(?=\n\n|\Z)", re.S)
 AFTER_SETUP = "fresh after `make setup` (models converted, nothing trained)"
 TABLE = re.compile(r"(<!-- course-times -->).*?(<!-- /course-times -->)", re.S)
@@ -45,7 +45,7 @@ def write_results(folder: Path, machine: dict, rows: list) -> tuple:
         writer.writeheader()
         writer.writerows(rows)
     stem.with_suffix(".json").write_text(json.dumps(machine, indent=1) + "\n")
-    total = sum(float(row["seconds"]) for row in rows)
+    total = total_seconds(rows)
     lines = [f"# Course times on {machine['kind']}", "",
              *(f"- {key}: {value}" for key, value in machine.items()), f"- total: {total / 60:.1f} min", "",
              "| notebook | status | seconds | peak memory (GB) | headline |", "|---|---|---|---|---|",
@@ -53,6 +53,11 @@ def write_results(folder: Path, machine: dict, rows: list) -> tuple:
                for r in rows)]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     return stem.with_suffix(".csv"), stem.with_suffix(".md")
+
+
+def total_seconds(rows) -> float:
+    """A results file's time for the whole course: the sum of its notebooks' rows."""
+    return sum(float(row["seconds"]) for row in rows)
 
 
 def measured(folder: Path = RESULTS) -> dict:
@@ -86,12 +91,10 @@ def duration(seconds: float) -> str:
 def describe(kind: str, machine: dict, folder: Path = RESULTS) -> str:
     """Where a results file was measured: the CPU and what it computes bf16 with (or the limit torch was
     run under), the date; for the stand-in, how much slower a real AVX2 CPU trains."""
-    flags = machine.get("flags", "").split()
     if kind == "cpu-avx2-emulated":
         cpu = f"{machine['cpu']} limited to AVX2"
-    elif kind in ("cpu-amx", "cpu-avx512-bf16"):
-        units = [name for flag, name in BF16_FLAGS.items() if flag in flags]
-        cpu = f"{machine['cpu']} with {units[0]}" if units else machine["cpu"]
+    elif kind in BF16_UNITS:
+        cpu = f"{machine['cpu']} with {BF16_UNITS[kind]}"
     else:
         cpu = machine["cpu"]
     speed = stand_in_speed(folder) if kind == "cpu-avx2-emulated" else None
@@ -129,7 +132,7 @@ def readme_table(folder: Path = RESULTS) -> str:
         cells = [f"{duration(float(rows[name]['seconds']))}, {float(rows[name]['peak_memory_gb']):.1f} GB"
                  if name in rows else "" for _, rows in runs.values()]
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
-    totals = {kind: sum(float(r["seconds"]) for r in rows.values()) for kind, (_, rows) in runs.items()}
+    totals = {kind: total_seconds(rows.values()) for kind, (_, rows) in runs.items()}
     lines.append("| all | " + " | ".join(f"**{seconds / 60:.1f} min**" for seconds in totals.values()) + " |")
     lines.append("")
     for kind, (machine, _) in runs.items():
