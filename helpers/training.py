@@ -194,6 +194,34 @@ def trained_positions_loss(causal_lm, inputs, num_items_in_batch=None):
     return F.cross_entropy(logits, targets[trained], reduction="sum") / num_items_in_batch
 
 
+def step_clock():
+    """A `TrainerCallback` that records when each training step ends (`.ends`), so that a timing can
+    leave out the first step's start-up cost: `SFTTrainer(..., callbacks=[clock])`."""
+    import time
+
+    from transformers import TrainerCallback
+
+    class StepClock(TrainerCallback):
+        def __init__(self):
+            self.begin, self.ends = None, []
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.begin = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.ends.append(time.perf_counter())
+
+        def seconds_per_step(self) -> float:
+            """Mean time of the steps after the first (the first pays for start-up); of the one step if one ran."""
+            if not self.ends:
+                raise ValueError("no training step has ended: pass the clock in callbacks=[...] and train first")
+            if len(self.ends) == 1:
+                return self.ends[0] - self.begin
+            return (self.ends[-1] - self.ends[0]) / (len(self.ends) - 1)
+
+    return StepClock()
+
+
 def tokens_seen(trainer) -> int:
     """Training tokens processed so far, from TRL's `num_tokens` log entries (padding excluded)."""
     counts = [float(entry["num_tokens"]) for entry in trainer.state.log_history if "num_tokens" in entry]

@@ -241,3 +241,19 @@ def test_the_trained_token_loss_covers_gemma_and_matches_its_own_loss(offline_mo
     capped = copy.deepcopy(model.config)
     capped.final_logit_softcapping = 30.0  # a soft-capped head (Gemma 2's) goes through the model's own loss
     assert not training._plain_head(capped)
+
+
+def test_the_step_clock_leaves_out_the_first_steps_start_up(monkeypatch):
+    import time as clock_time
+
+    ticks = iter([0.0, 5.0, 7.0, 9.0])  # train begins; steps end at 5 (start-up), 7 and 9
+    monkeypatch.setattr(clock_time, "perf_counter", lambda: next(ticks))
+    clock = training.step_clock()
+    with pytest.raises(ValueError, match="no training step has ended"):
+        clock.seconds_per_step()
+    clock.on_train_begin(None, None, None)
+    clock.on_step_end(None, None, None)
+    assert clock.seconds_per_step() == 5.0  # one step: its own time, start-up included
+    clock.on_step_end(None, None, None)
+    clock.on_step_end(None, None, None)
+    assert clock.seconds_per_step() == 2.0  # steps 2 and 3 only
