@@ -72,6 +72,7 @@ def machine() -> dict:
     return {"kind": machine_kind(), "cpu": _cpu_name(), "cores": os.cpu_count(),
             "flags": " ".join(f for f in FLAGS_OF_INTEREST if f in flags),
             "torch_capability": _torch_cpu_capability(), "date": date.today().isoformat(),
+            "glibc_tunables": os.environ.get("GLIBC_TUNABLES", "none"),  # the Makefile's 2 MB pages, or not
             "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                      text=True).stdout.strip()}
 

@@ -210,3 +210,31 @@ def test_lesson_02s_quoted_speed_ups_are_the_training_benchmarks_own():
         return f"{float(row.split('|')[3]):.1f}"
 
     assert quoted == (speed_up("cpu-amx"), speed_up("cpu-avx512-bf16"), speed_up("cpu-avx2"))
+
+
+def make_sees(env_value):
+    env = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "MAKEFLAGS", "MAKELEVEL")}
+    env.update({"GLIBC_TUNABLES": env_value} if env_value else {})
+    shown = subprocess.run(["make", "-s", "--eval", "show-tunables: ; @echo $$GLIBC_TUNABLES", "show-tunables"],
+                           cwd=ROOT, capture_output=True, text=True, env=env)
+    assert shown.returncode == 0, shown.stderr
+    return shown.stdout.strip()
+
+
+HUGE_PAGES_USED = """
+import torch
+x = torch.ones(256 * 2**20)  # 1 GB of fresh memory, as an embedding's gradient is every step
+print(sum(int(line.split()[1]) for line in open("/proc/self/smaps_rollup") if line.startswith("AnonHugePages")))
+"""
+
+
+def test_make_backs_every_process_it_starts_with_2mb_pages_and_keeps_the_learners_tunables():
+    assert make_sees(None) == "glibc.malloc.hugetlb=1"
+    assert make_sees("glibc.malloc.trim_threshold=0") == "glibc.malloc.trim_threshold=0:glibc.malloc.hugetlb=1"
+    thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    glibc = tuple(int(x) for x in os.confstr("CS_GNU_LIBC_VERSION").split()[1].split(".")[:2])
+    if not thp.exists() or "[never]" in thp.read_text() or glibc < (2, 35):
+        return  # the setting is ignored there, and harmless: nothing more to check on this machine
+    used = subprocess.run([sys.executable, "-c", HUGE_PAGES_USED], capture_output=True, text=True,
+                          env={**os.environ, "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"})
+    assert int(used.stdout) > 512 * 1024, used  # kB of the 1 GB tensor in 2 MB pages
