@@ -221,6 +221,13 @@ def make_sees(env_value):
     return shown.stdout.strip()
 
 
+def glibc_version() -> tuple:
+    try:
+        return tuple(int(x) for x in os.confstr("CS_GNU_LIBC_VERSION").split()[1].split(".")[:2])
+    except (ValueError, OSError, AttributeError, IndexError):  # not glibc (musl, macOS)
+        return (0, 0)
+
+
 HUGE_PAGES_USED = """
 import torch
 x = torch.ones(256 * 2**20)  # 1 GB of fresh memory, as an embedding's gradient is every step
@@ -231,9 +238,8 @@ print(sum(int(line.split()[1]) for line in open("/proc/self/smaps_rollup") if li
 def test_make_backs_every_process_it_starts_with_2mb_pages_and_keeps_the_learners_tunables():
     assert make_sees(None) == "glibc.malloc.hugetlb=1"
     assert make_sees("glibc.malloc.trim_threshold=0") == "glibc.malloc.trim_threshold=0:glibc.malloc.hugetlb=1"
-    thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
-    glibc = tuple(int(x) for x in os.confstr("CS_GNU_LIBC_VERSION").split()[1].split(".")[:2])
-    if not thp.exists() or "[never]" in thp.read_text() or glibc < (2, 35):
+    thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")  # Linux only
+    if not thp.exists() or "[never]" in thp.read_text() or glibc_version() < (2, 35):
         return  # the setting is ignored there, and harmless: nothing more to check on this machine
     used = subprocess.run([sys.executable, "-c", HUGE_PAGES_USED], capture_output=True, text=True,
                           env={**os.environ, "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"})
