@@ -11,14 +11,13 @@ of a shared machine hits both. About 7 minutes with bf16 units and the defaults.
 memory comes from, not a single number the model computes.
 """
 import argparse
-import os
-import subprocess
-import sys
 
-SETTINGS = {"glibc default": "", "2 MB pages (hugetlb=1)": "glibc.malloc.hugetlb=1"}
+from helpers.measure import in_fresh_process
+
+SETTINGS = {"glibc default": None, "2 MB pages (hugetlb=1)": "glibc.malloc.hugetlb=1"}  # GLIBC_TUNABLES
 
 
-def one_run(model: str, steps: int) -> None:
+def one_run(model: str, steps: int) -> tuple:
     import tempfile
 
     from trl import SFTConfig, SFTTrainer, clone_chat_template
@@ -45,29 +44,14 @@ def one_run(model: str, steps: int) -> None:
     training.use_trained_token_loss_on_cpu(trainer)
     with PeakMemory() as memory:
         trainer.train()
-    print(f"RESULT {clock.seconds_per_step():.3f} {memory.peak_gb:.2f}")
-
-
-def measure(model: str, tunables: str, steps: int) -> tuple:
-    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
-    env.update({"GLIBC_TUNABLES": tunables} if tunables else {})
-    done = subprocess.run([sys.executable, __file__, "--one", model, "--steps", str(steps)],
-                          capture_output=True, text=True, env=env)
-    line = next((l for l in done.stdout.splitlines() if l.startswith("RESULT")), None)
-    if line is None:
-        raise RuntimeError(f"the {model} run failed:\n{done.stderr[-2000:]}")
-    seconds, peak = map(float, line.split()[1:])
-    return seconds, peak
+    return clock.seconds_per_step(), memory.peak_gb
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--one", choices=["base", "instruct"], help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.one:
-        return one_run(args.one, args.steps)
     from helpers.hardware import detect_hardware
 
     print(f"{detect_hardware().describe()}\n")
@@ -76,7 +60,7 @@ def main():
         runs = {name: [] for name in SETTINGS}
         for _ in range(args.repeats):
             for name, tunables in SETTINGS.items():
-                runs[name].append(measure(model, tunables, args.steps))
+                runs[name].append(in_fresh_process(one_run, model, args.steps, env={"GLIBC_TUNABLES": tunables}))
         for name, results in runs.items():
             seconds = [s for s, _ in results]
             print(f"| {model} | {name} | {', '.join(f'{s:.2f}' for s in seconds)} | {sum(seconds) / len(seconds):.2f} "

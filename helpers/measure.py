@@ -63,15 +63,32 @@ class PeakMemory:
         return f"{self.what}: peak {self.peak_gb:.2f} GB (held {self.start_gb:.2f} GB before)"
 
 
-def in_fresh_process(function, *args):
+def in_fresh_process(function, *args, env: dict | None = None):
     """`function(*args)` run in a new Python process, its result returned: a measurement that
     inherits no heap, threads or library state from the ones before it. `function` must be importable
-    (defined at the top of a module), as must its arguments and result."""
+    (defined at the top of a module), as must its arguments and result. `env` sets variables (None
+    removes one) in the new process only, for settings read when a process starts."""
     import multiprocessing
+    import os
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as fresh:
-        return fresh.submit(function, *args).result()
+    kept = {name: os.environ.get(name) for name in env or {}}
+    _set_environment(env or {})  # a spawned process starts with this process's environment
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as fresh:
+            return fresh.submit(function, *args).result()
+    finally:
+        _set_environment(kept)
+
+
+def _set_environment(values: dict) -> None:
+    import os
+
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def size_on_disk(path) -> int:

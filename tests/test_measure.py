@@ -50,6 +50,19 @@ def test_in_fresh_process_runs_elsewhere_and_returns_the_result():
     assert in_fresh_process(divmod, 7, 2) == (3, 1)
 
 
+def test_in_fresh_process_sets_variables_in_the_new_process_only(monkeypatch):
+    import os
+
+    from helpers.measure import in_fresh_process
+
+    monkeypatch.setenv("COURSE_TEST_KEPT", "parent")
+    monkeypatch.delenv("COURSE_TEST_NEW", raising=False)
+    env = {"COURSE_TEST_KEPT": None, "COURSE_TEST_NEW": "child"}
+    assert in_fresh_process(os.getenv, "COURSE_TEST_NEW", env=env) == "child"
+    assert in_fresh_process(os.getenv, "COURSE_TEST_KEPT", env=env) is None  # removed there
+    assert os.environ["COURSE_TEST_KEPT"] == "parent" and "COURSE_TEST_NEW" not in os.environ  # put back here
+
+
 def test_on_a_gpu_peak_memory_is_the_gpus_not_host_ram(monkeypatch):
     # mocked CUDA allocator: lesson 03's full / LoRA / QLoRA table must compare GPU memory on a GPU
     import torch
