@@ -34,6 +34,8 @@ PROFILES = {
         "truthfulqa_samples": 20,
         "gsm8k_samples": 4,                   # generative (up to 200 tokens each): the slow slices on a CPU
         "humaneval_samples": 3,
+        "benchmark_new_tokens": 200,          # a GSM8K solution or HumanEval function may take this many tokens:
+                                              # ~30 s a model for the 7 above on 2 cores (none stops sooner)
         "judge_model_source": "offline",      # the only judge offline is the 135M model itself
     },
     "colab-t4": {  # Colab's free T4 (16 GB, fp16 only): the chapter's small models and data
@@ -55,6 +57,7 @@ PROFILES = {
         "truthfulqa_samples": 299,
         "gsm8k_samples": 100,
         "humaneval_samples": 40,
+        "benchmark_new_tokens": 200,
         "judge_model_source": "HuggingFaceTB/SmolLM2-1.7B-Instruct",
     },
     "gpu": {  # an A100/H100-class GPU (40 GB+, bf16): a model 12x larger, as in the chapter
@@ -76,6 +79,7 @@ PROFILES = {
         "truthfulqa_samples": 299,
         "gsm8k_samples": 500,
         "humaneval_samples": 164,
+        "benchmark_new_tokens": 200,
         "judge_model_source": "Qwen/Qwen2.5-7B-Instruct",
     },
 }

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow  # loads the real model, executes notebooks
 # The lessons' own parameters, cut so that the six run in a few minutes on 2 CPU cores; each notebook
 # takes the ones it has. Lesson 04 asserts its style effect only under the profile's own recipe.
 SHORT = {"max_steps": 4, "base_sft_steps": 2, "batch_size": 4, "max_length": 256, "eval_samples": 16,
-         "mmlu_samples": 2, "truthfulqa_samples": 4, "gsm8k_samples": 2, "humaneval_samples": 2}  # two: a standard error needs two scores
+         "mmlu_samples": 2, "truthfulqa_samples": 4, "gsm8k_samples": 2, "humaneval_samples": 2,  # two: a standard error needs two scores
+         "benchmark_new_tokens": 16}  # lesson 05's GSM8K and HumanEval replies: their code path, not their score
 # All six in one batch, as a learner runs them: lesson 05 evaluates what 02 and 03 trained. Fewer for a
 # quick look: COURSE_HUB_LESSONS="00 01" .venv/bin/python -m pytest tests/course/test_hub_profile.py
 NOTEBOOKS = COURSE_ROOT / "notebooks"
