@@ -34,8 +34,9 @@ PROFILES = {
         "truthfulqa_samples": 20,
         "gsm8k_samples": 4,                   # generative (up to 200 tokens each): the slow slices on a CPU
         "humaneval_samples": 3,
-        "benchmark_new_tokens": 200,          # a GSM8K solution or HumanEval function may take this many tokens:
-                                              # ~30 s a model for the 7 above on 2 cores (none stops sooner)
+        "benchmark_new_tokens": 200,          # lesson 05: a GSM8K solution or HumanEval function may take this many
+                                              # tokens; the 7 above take ~30 s a model (2-core EPYC, bf16), none
+                                              # stops sooner
         "judge_model_source": "offline",      # the only judge offline is the 135M model itself
     },
     "colab-t4": {  # Colab's free T4 (16 GB, fp16 only): the chapter's small models and data

@@ -54,3 +54,14 @@ def test_the_avx512_bf16_sections_figures_are_computed_from_the_results():
     totals = {kind: course_times.total_seconds(rows.values())
               for kind, (_, rows) in course_times.measured(RESULTS).items()}
     assert f"the course takes {totals['cpu-avx512-bf16'] / totals['cpu-amx']:.1f}x as long here" in text
+
+
+def test_the_2mb_pages_figures_are_the_allocator_results_files_own():
+    text = re.sub(r"\s+", " ", README[README.index("**2 MB pages.**"):])
+    means = {}
+    for kind in ("cpu-avx512-bf16", "cpu-avx2-emulated"):
+        rows = [line.split("|") for line in (RESULTS / f"allocator-{kind}.md").read_text().splitlines()
+                if line.startswith("| base |")]
+        means[kind] = [cells[4].strip() for cells in rows]  # glibc default, then 2 MB pages
+    assert f"{means['cpu-avx512-bf16'][0]} -> {means['cpu-avx512-bf16'][1]} s a step on the AMD EPYC with its bf16 units" in text
+    assert f"{means['cpu-avx2-emulated'][0]} -> {means['cpu-avx2-emulated'][1]} with torch limited to AVX2" in text
