@@ -49,21 +49,6 @@ def matmul_flops(dtype, size: int = 2048, seconds: float = 3.0) -> float:
     return 2 * size**3 * runs / (time.perf_counter() - start)
 
 
-class StepTimes:
-    """A TrainerCallback that records when each step ends."""
-
-    def __init__(self):
-        from transformers import TrainerCallback
-
-        ends = self.ends = []
-
-        class Callback(TrainerCallback):
-            def on_step_end(self, args, state, control, **kwargs):
-                ends.append(time.perf_counter())
-
-        self.callback = Callback()
-
-
 @dataclass(frozen=True)
 class TrainingPath:
     """One way of training the offline model; the defaults are plain TRL with the chapter's settings."""
@@ -108,9 +93,9 @@ def train_speed(path: TrainingPath, steps: int) -> dict:
                      report_to="none", logging_steps=1, disable_tqdm=True, seed=0, **course, **path.extra)
     lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules="all-linear",
                       task_type="CAUSAL_LM") if path.lora else None
-    clock = StepTimes()
+    clock = training.step_clock()  # the first step pays for start-up: timed from its end
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora,
-                         callbacks=[clock.callback])
+                         callbacks=[clock])
     if path.qlora and not path.bf16_adapter:
         training.adapter_in_training_precision(trainer)  # as lesson 03: TRL's bf16 adapter is emulated without bf16 units
     if path.loss:
@@ -121,7 +106,7 @@ def train_speed(path: TrainingPath, steps: int) -> dict:
     parameters = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
     head = model.get_output_embeddings().weight.numel()
     seconds = clock.ends[-1] - clock.ends[0]
-    return {"tokens_per_second": (tokens[-1] - tokens[0]) / seconds, "seconds_per_step": seconds / (steps - 1),
+    return {"tokens_per_second": (tokens[-1] - tokens[0]) / seconds, "seconds_per_step": clock.seconds_per_step(),
             "peak_memory_gb": memory.peak_gb, "memory_before_gb": memory.start_gb, "parameters": parameters,
             "head_parameters": head, "weights_mb": weights_mb}
 
