@@ -44,8 +44,14 @@ chromium:
 	  echo "Could not install chromium: tests/test_browser.py will fail. Install Debian's chromium package."
 
 # The site test comes last: it builds the website from the notebooks the first command executed.
+# TEST_JOBS pytest processes (pytest-xdist), each with its share of the cores: one process leaves a 2-core CPU
+# half idle while a kernel starts, a module imports or a model generates token by token. The lessons stay
+# in one process, in order (conftest.py); TEST_JOBS=1 runs everything in one, as before.
+TEST_JOBS ?= 2
+TEST_THREADS = $(or $(OMP_NUM_THREADS),$(shell $(PYTHON) -c 'import os; print(max(1, (os.cpu_count() or 1) // $(TEST_JOBS)))'))
 test: setup chromium
-	$(PY) -m pytest --nbval-lax --nbval-cell-timeout=1800 --durations=20 --ignore=tests/test_site.py tests notebooks solutions
+	OMP_NUM_THREADS=$(TEST_THREADS) $(PY) -m pytest $(if $(filter 1,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadscope) \
+	  --nbval-lax --nbval-cell-timeout=1800 --durations=20 --ignore=tests/test_site.py tests notebooks solutions
 	$(PY) -m pytest --durations=5 tests/test_site.py
 
 site: setup

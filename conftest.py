@@ -1,12 +1,15 @@
-"""Three things for every pytest run: a solution notebook whose self-checks do not all pass fails
+"""Four things for every pytest run: a solution notebook whose self-checks do not all pass fails
 under nbval (a check reports instead of raising, so nbval alone would let it through); at the
-end, the time each notebook took (the course's run time in CI); and the notebooks nbval executed,
-kept as a run folder in runs/ (`helpers.course.executed`), from which `make test` builds the website."""
+end, the time each notebook took (the course's run time in CI); the notebooks nbval executed,
+kept as a run folder in runs/ (`helpers.course.executed`), from which `make test` builds the website;
+and, when pytest-xdist runs the tests in several processes (`make test`), which tests share one."""
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
+from helpers.course import COURSE_ROOT
 from helpers.course.executed import NbvalCapture
 
 _seconds = defaultdict(float)
@@ -35,8 +38,40 @@ def pytest_runtest_logreport(report):
     _seconds[report.nodeid.split("::")[0]] += report.duration  # setup, call and teardown of every cell
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under `pytest -n N --dist loadscope` (make test), what one process runs in order: each test module or
+    notebook on its own (a module's tests share its fixtures, a notebook's cells one kernel), as loadscope
+    does, but the lessons together, 00 to 05 (lesson 05 evaluates what 02 and 03 trained). xdist's own
+    way to say this, `--dist loadgroup` with marks, groups nothing under pytest 9.2 (pytest-xdist #1386)."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LessonsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            path = nodeid.split("::")[0]
+            return "notebooks (the lessons, in order)" if path.startswith("notebooks/") else path
+
+    return LessonsTogether(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """pytest-xdist, in the controller: the folder where each worker leaves the notebooks it executed."""
+    if not hasattr(node.config, "_course_parts"):
+        node.config._course_parts = tempfile.mkdtemp(prefix="course-nbval-")
+    node.workerinput["course_parts"] = node.config._course_parts
+
+
 def pytest_sessionfinish(session):
-    session.config._course_run_dir = _executed.write()
+    config = session.config
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker: its share, for the controller's run folder
+        _executed.save(Path(config.workerinput["course_parts"]))
+        return
+    if hasattr(config, "_course_parts"):
+        _executed.load(Path(config._course_parts))
+    config._course_run_dir = _executed.write()
 
 
 def pytest_terminal_summary(terminalreporter):

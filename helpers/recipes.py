@@ -10,6 +10,7 @@ two on a 2-core CPU, the first time only.
 import re
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,19 +73,44 @@ class Recipe:
     def trained(self) -> str:
         """The folder of the trained model or adapter, training it on first use."""
         folder = self.folder
-        if any((folder / marker).exists() for marker in MARKERS):
+        if _cached(folder):
             return str(folder)
         dataset = self.dataset()  # a bad `data` fails here, before anything is written
-        print(f"training {self.data!r} once ({self.steps} steps, {'LoRA' if self.lora_r else 'full'}; "
-              f"a minute or two on a 2-core CPU), cached in {folder}")
         folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{self.label}-"))
-        _train(self, dataset, staging)
-        try:
-            staging.rename(folder)  # atomic: an interrupted run never leaves a half-written model behind
-        except OSError:  # another run cached the same model meanwhile: keep that one
-            shutil.rmtree(staging, ignore_errors=True)
+        with _one_trainer_at_a_time(folder.parent / f".{self.label}.lock"):
+            if _cached(folder):  # another process trained it while this one waited
+                return str(folder)
+            print(f"training {self.data!r} once ({self.steps} steps, {'LoRA' if self.lora_r else 'full'}; "
+                  f"a minute or two on a 2-core CPU), cached in {folder}")
+            staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{self.label}-"))
+            _train(self, dataset, staging)
+            try:
+                staging.rename(folder)  # atomic: an interrupted run never leaves a half-written model behind
+            except OSError:  # another run cached the same model meanwhile: keep that one
+                shutil.rmtree(staging, ignore_errors=True)
         return str(folder)
+
+
+def _cached(folder: Path) -> bool:
+    return any((folder / marker).exists() for marker in MARKERS)
+
+
+@contextmanager
+def _one_trainer_at_a_time(lock: Path):
+    """Held while a recipe trains: a second process that needs the same model (two notebooks at once,
+    `make test`'s parallel workers) waits for it instead of training it again."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock; the atomic rename still keeps the cache whole
+        yield
+        return
+    with open(lock, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"another process is training this model; waiting for it ({lock.name})")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
 
 
 def _train(recipe: Recipe, dataset, destination: Path) -> None:

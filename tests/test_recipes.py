@@ -87,3 +87,25 @@ def test_each_profile_trains_its_own_recipe():
         "HuggingFaceTB/SmolLM2-135M-Instruct", "HuggingFaceTB/smoltalk", "everyday-conversations", 300, 16)
     full = recipes.Recipe.for_lesson(settings("cpu"), lora=False)
     assert full.lora_r is None and full.learning_rate == settings("cpu").learning_rate
+
+
+def test_two_processes_that_need_the_same_model_at_once_train_it_once(empty_cache, tmp_path, monkeypatch):
+    import threading
+
+    trainings = []
+
+    def slow_training(recipe, dataset, destination):  # stands in for a minute of training
+        trainings.append(destination)
+        time.sleep(0.5)
+        (destination / "model.safetensors").write_bytes(b"x")
+
+    monkeypatch.setattr(recipes, "_train", slow_training)
+    monkeypatch.setattr(recipes.Recipe, "dataset", lambda self: [])
+    recipe = recipes.Recipe("chat", 1e-4, model_source=a_saved_model(tmp_path / "model"))
+    found = []
+    workers = [threading.Thread(target=lambda: found.append(recipe.trained())) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(trainings) == 1 and found == [str(recipe.folder)] * 2

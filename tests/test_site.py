@@ -175,18 +175,24 @@ def test_nbval_outputs_are_kept_as_a_notebook_stores_them():
     assert tidied[0].text == "step 1\n100%|##########\ndone\n"
 
 
+def cell_item(path):
+    """What nbval's item for the one cell of a notebook holding `1 + 1` looks like to the capture."""
+    from types import SimpleNamespace
+
+    import nbformat as nbf
+
+    notebook = nbf.v4.new_notebook(cells=[nbf.v4.new_code_cell("1 + 1")])
+    return SimpleNamespace(fspath=path, cell=notebook.cells[0], cell_num=0, parent=SimpleNamespace(nb=notebook),
+                           test_outputs=[{"output_type": "execute_result", "data": {"text/plain": "2"},
+                                          "metadata": {}, "execution_count": 1}])
+
+
 def test_only_the_courses_own_notebooks_make_a_run(tmp_path):
     from types import SimpleNamespace
 
     import nbformat as nbf
 
     from helpers.course.executed import NbvalCapture
-
-    def cell_item(path):
-        notebook = nbf.v4.new_notebook(cells=[nbf.v4.new_code_cell("1 + 1")])
-        return SimpleNamespace(fspath=path, cell=notebook.cells[0], cell_num=0, parent=SimpleNamespace(nb=notebook),
-                               test_outputs=[{"output_type": "execute_result", "data": {"text/plain": "2"},
-                                              "metadata": {}, "execution_count": 1}])
 
     capture = NbvalCapture()
     report = SimpleNamespace(when="call", duration=1.5, failed=False)
@@ -197,3 +203,24 @@ def test_only_the_courses_own_notebooks_make_a_run(tmp_path):
     assert (run_dir / "summary.csv").read_text().splitlines()[1].startswith("00_setup,ok,1.5")
     saved = nbf.read(run_dir / "00_setup.ipynb", as_version=4)
     assert saved.cells[0].outputs[0].data["text/plain"] == "2" and saved.cells[0].execution_count == 1
+
+
+def test_notebooks_executed_by_several_worker_processes_make_one_run(tmp_path):
+    from types import SimpleNamespace
+
+    import nbformat as nbf
+
+    from helpers.course.executed import NbvalCapture
+
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for notebook, failed in (("01_chat_templates.ipynb", False), ("00_setup.ipynb", True)):  # one per worker
+        worker = NbvalCapture()
+        worker.cell_done(cell_item(site.COURSE_ROOT / "notebooks" / notebook), SimpleNamespace(when="call", duration=2.0, failed=failed))
+        worker.save(parts)
+    controller = NbvalCapture()
+    controller.load(parts)
+    run_dir = controller.write(tmp_path / "runs")
+    assert (run_dir / "summary.csv").read_text().splitlines()[1:] == ["00_setup,failed,2.0,,", "01_chat_templates,ok,2.0,,"]
+    assert nbf.read(run_dir / "01_chat_templates.ipynb", as_version=4).cells[0].outputs[0].data["text/plain"] == "2"
+    assert not parts.exists()

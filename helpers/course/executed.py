@@ -7,6 +7,7 @@ notebooks cell by cell and keeps no copy; `NbvalCapture` (called from the root c
 what nbval executed as such a folder, so CI builds the site without running the course twice.
 """
 import json
+import os
 import re
 import subprocess
 from datetime import datetime
@@ -67,6 +68,28 @@ class NbvalCapture:
         if report.when == "call":
             item.cell.outputs = tidy_outputs(getattr(item, "test_outputs", None) or [])
             item.cell.execution_count = item.cell_num + 1
+
+    def save(self, folder: Path) -> None:
+        """One process's notebooks, for the process that writes the run folder (`load`): under pytest-xdist
+        each worker executes some of them."""
+        import nbformat
+
+        for index, (path, entry) in enumerate(self.notebooks.items()):
+            part = {"path": path, "seconds": entry["seconds"], "failed": entry["failed"],
+                    "nb": nbformat.writes(entry["nb"])}
+            (Path(folder) / f"{Path(path).stem}-{os.getpid()}-{index}.json").write_text(json.dumps(part))
+
+    def load(self, folder: Path) -> None:
+        """The notebooks the worker processes `save`d in `folder`, in path order; the folder is removed."""
+        import shutil
+
+        import nbformat
+
+        parts = [json.loads(p.read_text()) for p in Path(folder).glob("*.json")]
+        for part in sorted(parts, key=lambda part: part["path"]):
+            self.notebooks[part["path"]] = {"nb": nbformat.reads(part["nb"], as_version=4),
+                                            "seconds": part["seconds"], "failed": part["failed"]}
+        shutil.rmtree(folder, ignore_errors=True)
 
     def write(self, runs_root: Path = COURSE_ROOT / "runs") -> Path | None:
         """The run folder, or None when nbval executed no notebook."""
