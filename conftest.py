@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from helpers.course import COURSE_ROOT
 from helpers.course.executed import NbvalCapture
 
 _seconds = defaultdict(float)
