@@ -1,5 +1,5 @@
 # make course : set up and run every lesson on the bundled offline model (the main job)
-# make test   : set up and run the tests (unit tests + every notebook executed by nbval)
+# make test   : set up and run the tests (unit tests + every notebook executed by nbval), in two processes
 # make site   : build the course website (runs/site/html) from the newest run of every notebook
 #               (RUN=runs/X for another; starts a run of the course when there is none)
 # make test-fast : the unit tests that load no model and execute no notebook (a few minutes)
