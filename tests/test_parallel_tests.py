@@ -2,16 +2,16 @@
 the lessons in one of them, in order, since lesson 05 evaluates what lessons 02 and 03 trained."""
 from helpers.course import COURSE_ROOT
 
-WHERE = "import os\n\ndef test_{n}():\n    print('ran in', os.environ['PYTEST_XDIST_WORKER'])\n"
+STAND_IN = "def test_{n}():\n    pass\n"  # xdist's -v lines say which worker ran it
 
 
 def test_the_lessons_run_in_one_process_and_in_order(pytester):
     for folder in ("notebooks", "tests"):  # stand-ins: test modules where the lessons and the tests live
         pytester.mkdir(folder)
         for n in range(4):
-            (pytester.path / folder / f"test_{folder}_{n}.py").write_text(WHERE.format(n=n))
+            (pytester.path / folder / f"test_{folder}_{n}.py").write_text(STAND_IN.format(n=n))
     pytester.makeconftest((COURSE_ROOT / "conftest.py").read_text())
-    result = pytester.runpytest_subprocess("-n", "2", "--dist", "loadscope", "-v", "-s", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", "loadscope", "-v", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=8)
     lines = [line for line in result.stdout.lines if " PASSED notebooks/" in line]
     assert len(lines) == 4 and len({line.split()[0] for line in lines}) == 1, lines  # one worker: [gw0] or [gw1]
