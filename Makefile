@@ -46,11 +46,13 @@ chromium:
 # The site test comes last: it builds the website from the notebooks the first command executed.
 # TEST_JOBS pytest processes (pytest-xdist), each with its share of the cores: one process leaves a 2-core CPU
 # half idle while a kernel starts, a module imports or a model generates token by token. The lessons stay
-# in one process, in order (conftest.py); TEST_JOBS=1 runs everything in one, as before.
+# in one process, in order (conftest.py); TEST_JOBS=1 runs everything in one, as before. MKL gets the same
+# share: torch's matrix products follow MKL_NUM_THREADS where it is set, and one thread more than the cores
+# made the tests that start processes 3-4x slower.
 TEST_JOBS ?= 2
 TEST_THREADS = $(or $(OMP_NUM_THREADS),$(shell $(PYTHON) -c 'import os; print(max(1, (os.cpu_count() or 1) // $(TEST_JOBS)))'))
 test: setup chromium
-	OMP_NUM_THREADS=$(TEST_THREADS) $(PY) -m pytest $(if $(filter 1,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadscope) \
+	OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS) $(PY) -m pytest $(if $(filter 1,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadscope) \
 	  --nbval-lax --nbval-cell-timeout=1800 --durations=20 --ignore=tests/test_site.py tests notebooks solutions
 	$(PY) -m pytest --durations=5 tests/test_site.py
 

@@ -10,6 +10,24 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+# What decides how a process the tests start runs: its threads, the course's and Hugging Face's switches,
+# which programs it finds. (Libraries set variables of their own on import, KMP_* for one; those are left alone.)
+WATCHED_VARIABLES = ("OMP_", "MKL_", "OPENBLAS_", "TORCH", "PYTORCH_", "CUDA_", "COURSE_", "HF_", "PATH",
+                     "GLIBC_TUNABLES", "PYTHONPATH")
+
+
+@pytest.fixture(autouse=True)
+def environment_left_as_found():
+    """A test that changes those variables in this process fails: every later test, and every process it starts,
+    would inherit the change. One did: a leaked MKL_NUM_THREADS=2 beside make test's OMP_NUM_THREADS=1 gave
+    the subprocesses of later tests a second thread on a busy core, and made them 3-4x slower."""
+    before = {name: value for name, value in os.environ.items() if name.startswith(WATCHED_VARIABLES)}
+    yield
+    after = {name: value for name, value in os.environ.items() if name.startswith(WATCHED_VARIABLES)}
+    changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+    assert not changed, f"the test left os.environ changed: {changed}; use monkeypatch.setenv / delenv"
+
+
 SLOW_FIXTURES = {"offline_model", "pytester"}  # the real model, or a pytest run in a subprocess
 
 

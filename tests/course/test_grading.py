@@ -209,7 +209,8 @@ def test_parallel_grading_gives_each_kernel_its_share_of_the_cores(monkeypatch):
     import os
 
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "unset")  # records the value to put back, absent included; delenv alone
+        monkeypatch.delenv(name)           # records nothing for an absent variable, and the test's value leaked
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
     grading._share_the_cores(2)
     assert os.environ["OMP_NUM_THREADS"] == os.environ["MKL_NUM_THREADS"] == "2"
