@@ -11,8 +11,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 # What decides how a process the tests start runs: its threads, the course's and Hugging Face's switches,
-# which programs it finds. (Libraries set variables of their own on import, KMP_* for one; those are left alone.)
-WATCHED_VARIABLES = ("OMP_", "MKL_", "OPENBLAS_", "TORCH", "PYTORCH_", "CUDA_", "COURSE_", "HF_", "PATH",
+# which programs it finds. Libraries set variables of their own once per process, which test first is
+# chance (KMP_* on import, TORCHINDUCTOR_CACHE_DIR at torch's first compile): those are left alone.
+WATCHED_VARIABLES = ("OMP_", "MKL_", "OPENBLAS_", "TORCH_", "PYTORCH_", "CUDA_", "COURSE_", "HF_", "PATH",
                      "GLIBC_TUNABLES", "PYTHONPATH")
 
 
@@ -26,6 +27,18 @@ def environment_left_as_found():
     after = {name: value for name, value in os.environ.items() if name.startswith(WATCHED_VARIABLES)}
     changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
     assert not changed, f"the test left os.environ changed: {changed}; use monkeypatch.setenv / delenv"
+
+
+@pytest.fixture
+def fresh_accelerator_state():
+    """Accelerate's state is one per process and refuses a second precision: for tests that make an
+    `Accelerator` themselves (a Trainer resets it on its own). A trainer that ran earlier in this pytest
+    process in fp32, as every trainer on a CPU without bf16 units does, made `Accelerator(bf16)` fail."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)  # the next test starts without this one's state
 
 
 SLOW_FIXTURES = {"offline_model", "pytester"}  # the real model, or a pytest run in a subprocess

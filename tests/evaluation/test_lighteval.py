@@ -131,7 +131,7 @@ def test_the_shim_skips_the_modules_that_break_offline():
     assert not any(name.startswith(("tiny", "mt_bench", "mixeval")) for name in configs)
 
 
-def test_a_trainers_mixed_precision_does_not_reach_a_later_evaluation():
+def test_a_trainers_mixed_precision_does_not_reach_a_later_evaluation(fresh_accelerator_state):
     """accelerate shares one state per process: after a bf16 Trainer, LightEval's Accelerator() was bf16 too."""
     from accelerate import Accelerator
 

@@ -37,7 +37,7 @@ def test_a_template_that_rewrites_earlier_turns_is_refused(offline_model):
         evaluation.losses.reply_token_ids(rewriting, chat, max_length=64)
 
 
-def test_a_model_trained_in_mixed_precision_is_scored_as_before_training():
+def test_a_model_trained_in_mixed_precision_is_scored_as_before_training(fresh_accelerator_state):
     # Accelerate wraps a trained model's forward in autocast; the loss must not change precision with it
     from accelerate import Accelerator
 
