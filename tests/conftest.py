@@ -34,11 +34,11 @@ def fresh_accelerator_state():
     """Accelerate's state is one per process and refuses a second precision: for tests that make an
     `Accelerator` themselves (a Trainer resets it on its own). A trainer that ran earlier in this pytest
     process in fp32, as every trainer on a CPU without bf16 units does, made `Accelerator(bf16)` fail."""
-    from accelerate.state import AcceleratorState
+    from helpers.evaluation.lighteval_compat import forget_training_precision
 
-    AcceleratorState._reset_state(reset_partial_state=True)
+    forget_training_precision()
     yield
-    AcceleratorState._reset_state(reset_partial_state=True)  # the next test starts without this one's state
+    forget_training_precision()  # the next test starts without this one's state
 
 
 SLOW_FIXTURES = {"offline_model", "pytester"}  # the real model, or a pytest run in a subprocess
