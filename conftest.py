@@ -38,10 +38,13 @@ def pytest_runtest_logreport(report):
 
 
 LESSONS = "notebooks (the lessons, in order)"
-# The two longest units start first, one in each process, and the short ones fill in around them: begun last
-# (loadscope orders by number of tests, and the Hub batch is one test), the Hub batch ran alone for its last
-# 6 minutes. Measured in make test on 2 cores (EPYC, one thread each): lessons 20.5 min, Hub batch 13 min.
-LONGEST_FIRST = (LESSONS, "tests/course/test_hub_profile.py")
+# The longest units start first, the two longest one in each process, and the short ones fill in around them:
+# begun last (loadscope orders by number of tests, and the Hub batch is one test), the Hub batch ran alone for
+# its last 6 minutes. Measured in make test on 2 cores (EPYC, one thread each, 126195c): lessons 21.8 min, Hub
+# batch 12.3 min, then the lessons without 4-bit 3.3 min, the Colab simulation 3.0 min and the untouched
+# exercises 2.2 min, which began last (the no-4-bit lessons ran alone for their last 2.3 minutes).
+LONGEST_FIRST = (LESSONS, "tests/course/test_hub_profile.py", "tests/course/test_without_4bit.py",
+                 "tests/course/test_colab_simulation.py", "tests/exercises/test_notebooks.py")
 
 
 @pytest.hookimpl(optionalhook=True)

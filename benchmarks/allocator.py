@@ -1,5 +1,7 @@
 """Seconds per training step with glibc's default allocator and with 2 MB pages (`glibc.malloc.hugetlb=1`,
-which the Makefile exports), for the lessons' two full fine-tunes.
+which the Makefile exports), each with the stock embedding backward (a fresh zeroed gradient the size of
+the embedding every step) and with the course's one reused buffer (`training.embedding_gradient_in_one_buffer`),
+for the lessons' two full fine-tunes.
 
     .venv/bin/python benchmarks/allocator.py [--steps 10] [--repeats 2]
 
@@ -7,17 +9,20 @@ Each run trains in a fresh process (the setting is read when a process starts): 
 (Gemma-3-270M with the instruct model's template, whose 262k-row embedding gets a dense gradient every step)
 and lesson 02's SFT of SmolLM2-135M-Instruct, the cpu profile's batch, max_length 256, assistant-only loss.
 Reports the mean time of steps 2..N and the process's peak memory; the settings alternate, so a slower spell
-of a shared machine hits both. About 7 minutes with bf16 units and the defaults. The setting changes where
-memory comes from, not a single number the model computes.
+of a shared machine hits each. About 14 minutes with bf16 units and the defaults. The settings change where
+memory comes from, not a single number the model computes (the buffer: tests/test_training.py).
 """
 import argparse
 
 from helpers.measure import in_fresh_process
 
-SETTINGS = {"glibc default": None, "2 MB pages (hugetlb=1)": "glibc.malloc.hugetlb=1"}  # GLIBC_TUNABLES
+# name -> (GLIBC_TUNABLES, whether the embedding's gradient goes into the course's one buffer)
+SETTINGS = {"glibc default": (None, False), "2 MB pages (hugetlb=1)": ("glibc.malloc.hugetlb=1", False),
+            "glibc default + one gradient buffer": (None, True),
+            "2 MB pages + one gradient buffer (the course's)": ("glibc.malloc.hugetlb=1", True)}
 
 
-def one_run(model: str, steps: int) -> tuple:
+def one_run(model: str, steps: int, gradient_buffer: bool = True) -> tuple:
     import tempfile
 
     from trl import SFTConfig, SFTTrainer, clone_chat_template
@@ -26,6 +31,8 @@ def one_run(model: str, steps: int) -> tuple:
     from helpers import templates, training
     from helpers.measure import PeakMemory
 
+    if not gradient_buffer:  # no embedding class is taken for a plain lookup: each keeps its stock backward
+        training._PLAIN_LOOKUPS = {}
     cfg = helpers.settings("cpu")
     if model == "base":
         model_, tokenizer = helpers.load_model(cfg.base_model_source)
@@ -55,12 +62,13 @@ def main():
     from helpers.hardware import detect_hardware
 
     print(f"{detect_hardware().describe()}\n")
-    print(f"| model | allocator | s/step (steps 2-{args.steps}), each run | mean | peak memory (GB) |\n|---|---|---|---|---|")
+    print(f"| model | allocator, embedding gradient | s/step (steps 2-{args.steps}), each run | mean | peak memory (GB) |\n|---|---|---|---|---|")
     for model in ("base", "instruct"):
         runs = {name: [] for name in SETTINGS}
         for _ in range(args.repeats):
-            for name, tunables in SETTINGS.items():
-                runs[name].append(in_fresh_process(one_run, model, args.steps, env={"GLIBC_TUNABLES": tunables}))
+            for name, (tunables, gradient_buffer) in SETTINGS.items():
+                runs[name].append(in_fresh_process(one_run, model, args.steps, gradient_buffer,
+                                                   env={"GLIBC_TUNABLES": tunables}))
         for name, results in runs.items():
             seconds = [s for s, _ in results]
             print(f"| {model} | {name} | {', '.join(f'{s:.2f}' for s in seconds)} | {sum(seconds) / len(seconds):.2f} "

@@ -1,5 +1,7 @@
 """Reading a training run: its loss curves as a table and a plot, and what their shape means."""
+import functools
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,7 +130,6 @@ def use_trained_token_loss_on_cpu(trainer, trained_positions_only: bool = True):
     loss instead (benchmarks/training_speed.py compares the three). TRL's entropy and token accuracy
     logs are left out; its `num_tokens` count is kept. On a GPU the trainer is left as it is.
     """
-    import functools
     import types
 
     if trainer.args.device.type == "cpu":
@@ -185,13 +186,80 @@ def trained_positions_loss(causal_lm, inputs, num_items_in_batch=None):
     import torch.nn.functional as F
 
     body = {k: inputs[k] for k in ("input_ids", "attention_mask", "position_ids") if k in inputs}
-    hidden = causal_lm.get_decoder()(**body, use_cache=False).last_hidden_state
+    with embedding_gradient_in_one_buffer(causal_lm):
+        hidden = causal_lm.get_decoder()(**body, use_cache=False).last_hidden_state
     targets = inputs["labels"][:, 1:]  # position t predicts token t + 1
     trained = targets != -100
     logits = causal_lm.get_output_embeddings()(hidden[:, :-1][trained]).float()
     if num_items_in_batch is None:  # as the model's loss: a mean over this batch's trained tokens
         return F.cross_entropy(logits, targets[trained])
     return F.cross_entropy(logits, targets[trained], reduction="sum") / num_items_in_batch
+
+
+# Embedding classes whose forward is a plain lookup, times a scale for Gemma 3 (checked per transformers release
+# by tests/test_training.py); any other class keeps its own forward.
+_PLAIN_LOOKUPS = {"Embedding": None, "Gemma3TextScaledWordEmbedding": "embed_scale"}
+
+
+@contextmanager
+def embedding_gradient_in_one_buffer(causal_lm):
+    """While the block runs the model, its input embedding's backward writes the weight's gradient into one
+    buffer kept for every step, instead of a fresh zeroed tensor the size of the whole embedding.
+
+    That fresh tensor (262k x 640 floats, 671 MB, for Gemma 3) is memory the process touches for the first
+    time every step, which on a CPU costs more than the lookup's arithmetic: lesson 02's base-model SFT took
+    3.39 s a step with it and 2.74 s with the buffer under glibc's default pages; with the 2 MB pages the
+    Makefile sets, 2.77 and 2.71 (2-core AMD EPYC, benchmarks/allocator.py). The gradient is the same sum
+    (tests/test_training.py). Only for an embedding tied to the output layer, whose gradient autograd adds
+    to the output layer's, so the buffer itself never becomes `.grad`.
+    """
+    import torch
+
+    embedding, head = causal_lm.get_input_embeddings(), causal_lm.get_output_embeddings()
+    kind = type(embedding).__name__
+    if (kind not in _PLAIN_LOOKUPS or head is None or head.weight is not embedding.weight
+            or not (embedding.weight.requires_grad and torch.is_grad_enabled())
+            or embedding.max_norm is not None or embedding.scale_grad_by_freq or embedding.sparse):
+        yield
+        return
+    buffer = getattr(embedding, "_course_gradient_buffer", None)
+    if buffer is None or buffer.shape != embedding.weight.shape or buffer.dtype != embedding.weight.dtype:
+        buffer = embedding._course_gradient_buffer = torch.zeros_like(embedding.weight)
+    scale = getattr(embedding, _PLAIN_LOOKUPS[kind]) if _PLAIN_LOOKUPS[kind] else None
+
+    def lookup(input_ids):
+        vectors = _lookup_into_buffer().apply(embedding.weight, input_ids, buffer, embedding.padding_idx)
+        return vectors if scale is None else vectors * scale.to(embedding.weight.dtype)
+
+    embedding.forward = lookup  # an instance attribute: nn.Module calls it instead of the class's forward
+    try:
+        yield
+    finally:
+        del embedding.forward
+
+
+@functools.cache  # one class, built on first use: importing this module does not import torch
+def _lookup_into_buffer():
+    import torch
+    import torch.nn.functional as F
+
+    class LookupIntoBuffer(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, weight, input_ids, buffer, padding_idx):
+            ctx.save_for_backward(input_ids)
+            ctx.buffer, ctx.padding_idx = buffer, padding_idx
+            return F.embedding(input_ids, weight, padding_idx)
+
+        @staticmethod
+        def backward(ctx, grad):
+            (input_ids,) = ctx.saved_tensors
+            ids, rows = input_ids.reshape(-1), grad.reshape(-1, grad.size(-1)).to(ctx.buffer.dtype)
+            if ctx.padding_idx is not None:  # as nn.Embedding: the padding row gets no gradient
+                keep = ids != ctx.padding_idx
+                ids, rows = ids[keep], rows[keep]
+            return ctx.buffer.zero_().index_add_(0, ids, rows), None, None, None
+
+    return LookupIntoBuffer
 
 
 def step_clock():

@@ -243,6 +243,38 @@ def test_the_trained_token_loss_covers_gemma_and_matches_its_own_loss(offline_mo
     assert not training._plain_head(capped)
 
 
+@pytest.mark.parametrize("source", ["offline", "offline-base"], ids=["SmolLM2", "Gemma 3 with a cloned template"])
+def test_the_embedding_gradient_buffer_changes_where_the_gradient_is_written_not_its_value(source, tmp_path, monkeypatch):
+    """Two batches accumulated into `.grad`, as gradient accumulation does: the same gradient with the reused buffer
+    as with the stock embedding backward, no lookup gradient for the padding row, and `.grad` never the buffer itself."""
+    import torch
+    from trl import clone_chat_template
+
+    import helpers
+
+    model, tokenizer = helpers.load_model(source)
+    if source == "offline-base":
+        model, tokenizer, _ = clone_chat_template(model, tokenizer, helpers.model_path("offline"))
+    batch = _sft_batch((model, tokenizer), tmp_path)
+    embedding = model.train().get_input_embeddings()
+
+    def accumulated_gradient():
+        model.zero_grad(set_to_none=True)
+        for _ in range(2):
+            training.trained_positions_loss(model, batch).backward()
+        return embedding.weight.grad
+
+    reused = accumulated_gradient().clone()
+    buffer = embedding._course_gradient_buffer
+    assert embedding.weight.grad.data_ptr() != buffer.data_ptr()
+    monkeypatch.setattr(training, "_PLAIN_LOOKUPS", {})  # every class keeps its own forward: the stock backward
+    stock = accumulated_gradient()
+    assert torch.allclose(reused, stock, rtol=1e-5, atol=1e-7), (reused - stock).abs().max()
+    assert reused.abs().sum() > 0 and "forward" not in vars(embedding)  # a gradient came, the class's forward is back
+    if embedding.padding_idx is not None and (batch["input_ids"] == embedding.padding_idx).any():
+        assert not buffer[embedding.padding_idx].any()  # the lookup's share (the output layer's may be non-zero)
+
+
 def test_the_step_clock_leaves_out_the_first_steps_start_up(monkeypatch):
     import time as clock_time
 
