@@ -196,9 +196,10 @@ def trained_positions_loss(causal_lm, inputs, num_items_in_batch=None):
     return F.cross_entropy(logits, targets[trained], reduction="sum") / num_items_in_batch
 
 
-# Embedding classes whose forward is a plain lookup, times a scale for Gemma 3 (checked per transformers release
-# by tests/test_training.py); any other class keeps its own forward.
-_PLAIN_LOOKUPS = {"Embedding": None, "Gemma3TextScaledWordEmbedding": "embed_scale"}
+# Embedding classes (module and name) whose forward is a plain lookup, times a scale for Gemma 3 (checked per
+# transformers release by tests/test_training.py); any other class keeps its own forward.
+_PLAIN_LOOKUPS = {"torch.nn.modules.sparse.Embedding": None,
+                  "transformers.models.gemma3.modeling_gemma3.Gemma3TextScaledWordEmbedding": "embed_scale"}
 
 
 @contextmanager
@@ -216,7 +217,7 @@ def embedding_gradient_in_one_buffer(causal_lm):
     import torch
 
     embedding, head = causal_lm.get_input_embeddings(), causal_lm.get_output_embeddings()
-    kind = type(embedding).__name__
+    kind = f"{type(embedding).__module__}.{type(embedding).__qualname__}"
     if (kind not in _PLAIN_LOOKUPS or head is None or head.weight is not embedding.weight
             or not (embedding.weight.requires_grad and torch.is_grad_enabled())
             or embedding.max_norm is not None or embedding.scale_grad_by_freq or embedding.sparse):
