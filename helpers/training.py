@@ -254,11 +254,11 @@ def _lookup_into_buffer():
         @staticmethod
         def backward(ctx, grad):
             (input_ids,) = ctx.saved_tensors
-            ids, rows = input_ids.reshape(-1), grad.reshape(-1, grad.size(-1)).to(ctx.buffer.dtype)
+            rows = grad.reshape(-1, grad.size(-1)).to(ctx.buffer.dtype)
+            buffer = ctx.buffer.zero_().index_add_(0, input_ids.reshape(-1), rows)
             if ctx.padding_idx is not None:  # as nn.Embedding: the padding row gets no gradient
-                keep = ids != ctx.padding_idx
-                ids, rows = ids[keep], rows[keep]
-            return ctx.buffer.zero_().index_add_(0, ids, rows), None, None, None
+                buffer[ctx.padding_idx] = 0
+            return buffer, None, None, None
 
     return LookupIntoBuffer
 
