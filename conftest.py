@@ -42,9 +42,10 @@ LESSONS = "notebooks (the lessons, in order)"
 # begun last (loadscope orders by number of tests, and the Hub batch is one test), the Hub batch ran alone for
 # its last 6 minutes. Measured in make test on 2 cores (EPYC, one thread each, 126195c): lessons 21.8 min, Hub
 # batch 12.3 min, then the lessons without 4-bit 3.3 min, the Colab simulation 3.0 min and the untouched
-# exercises 2.2 min, which began last (the no-4-bit lessons ran alone for their last 2.3 minutes).
-LONGEST_FIRST = (LESSONS, "tests/course/test_hub_profile.py", "tests/course/test_without_4bit.py",
-                 "tests/course/test_colab_simulation.py", "tests/exercises/test_notebooks.py")
+# exercises 2.2 min, which began last (the no-4-bit lessons ran alone for their last 2.3 minutes). The no-4-bit
+# lessons are now part of the Hub batch (it runs with COURSE_NO_4BIT=1).
+LONGEST_FIRST = (LESSONS, "tests/course/test_hub_profile.py", "tests/course/test_colab_simulation.py",
+                 "tests/exercises/test_notebooks.py")
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -36,9 +36,9 @@ def test_the_hub_batch_starts_first_beside_the_lessons(pytester):
     for n in range(4):  # loadscope alone starts the modules with most tests first: these, not the Hub batch
         (pytester.path / "tests" / f"test_many_{n}.py").write_text("".join(STAND_IN.format(n=f"{n}_{i}") for i in range(3)))
     (pytester.path / "tests" / "course" / "test_hub_profile.py").write_text(STAND_IN.format(n="hub"))
-    (pytester.path / "tests" / "course" / "test_without_4bit.py").write_text(STAND_IN.format(n="no_4bit"))
+    (pytester.path / "tests" / "course" / "test_colab_simulation.py").write_text(STAND_IN.format(n="colab"))
     result = run_in_two_processes(pytester, passed=17)
     lessons_worker = next(line.split()[0] for line in result.stdout.lines if " PASSED notebooks/" in line)
     other = [line for line in result.stdout.lines if " PASSED " in line and not line.startswith(lessons_worker)]
     assert "tests/course/test_hub_profile.py" in other[0], other
-    assert "tests/course/test_without_4bit.py" in other[1], other  # the third longest next, not after the lessons
+    assert "tests/course/test_colab_simulation.py" in other[1], other  # the third longest next, not after the lessons
