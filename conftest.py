@@ -38,7 +38,8 @@ def pytest_runtest_logreport(report):
 
 
 LESSONS = "notebooks (the lessons, in order)"
-# The longest units start first, the two longest one in each process, and the short ones fill in around them:
+# The longest units start first, the two longest one in each process, then the units named below in their order,
+# and the short ones fill in around them:
 # begun last (loadscope orders by number of tests, and the Hub batch is one test), the Hub batch ran alone for
 # its last 6 minutes. Measured in make test on 2 cores (EPYC, one thread each, 126195c): lessons 21.8 min, Hub
 # batch 12.3 min, then the lessons without 4-bit 3.3 min, the Colab simulation 3.0 min and the untouched
@@ -46,7 +47,7 @@ LESSONS = "notebooks (the lessons, in order)"
 # lessons are now part of the Hub batch (it runs with COURSE_NO_4BIT=1). The untouched exercises come after two
 # more units: their exercise 04 needs the style adapters lesson 04 trains into the shared cache, and begun
 # right after the Colab simulation it waited 64 s on the cache's lock while lesson 04 trained them (499bc95).
-LONGEST_FIRST = (LESSONS, "tests/course/test_hub_profile.py", "tests/course/test_colab_simulation.py",
+STARTED_FIRST = (LESSONS, "tests/course/test_hub_profile.py", "tests/course/test_colab_simulation.py",
                  "tests/test_training.py", "solutions/02_supervised_fine_tuning_exercises.ipynb",
                  "tests/exercises/test_notebooks.py")
 
@@ -67,7 +68,7 @@ def pytest_xdist_make_scheduler(config, log):
             return LESSONS if path.startswith("notebooks/") else path
 
         def _assign_work_unit(self, node):
-            for scope in reversed(LONGEST_FIRST):  # the rest as loadscope orders them (most tests first)
+            for scope in reversed(STARTED_FIRST):  # the rest as loadscope orders them (most tests first)
                 if scope in self.workqueue:
                     self.workqueue.move_to_end(scope, last=False)
             super()._assign_work_unit(node)

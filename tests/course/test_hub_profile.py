@@ -88,13 +88,13 @@ def test_every_lesson_runs_under_colab_t4_on_the_local_hub_and_without_4bit(hub_
         assert metrics["03"]["LoRA held-out loss"] < metrics["03"]["held_out_loss_before"], metrics["03"]
     if {"02", "05"} <= set(LESSONS):  # lesson 05 scores lesson 02's model as lesson 02 did
         assert metrics["05"]["SFT (lesson 02) held-out loss"] == pytest.approx(metrics["02"]["held_out_loss_after"], abs=2e-4)
+    summary = {r["notebook"][:2]: r for r in rows}
+    executed = {path.name[:2]: path.read_text() for path in run_dir.glob("0*.ipynb")}  # each notebook, read once
     for lesson in {"01", "02", "03"} & set(LESSONS):  # the profile's Hub name, loaded from the local cache
-        (executed,) = run_dir.glob(f"{lesson}_*.ipynb")
-        assert "Loaded HuggingFaceTB/SmolLM2-135M-Instruct" in executed.read_text(), lesson
+        assert "Loaded HuggingFaceTB/SmolLM2-135M-Instruct" in executed[lesson], lesson
     if "03" in LESSONS:  # without 4-bit kernels: QLoRA says why it is skipped and records nothing
-        assert not any(value for name, value in rows[LESSONS.index("03")].items() if name.startswith("QLoRA")), rows
-        assert "QLoRA skipped: 4-bit is turned off (COURSE_NO_4BIT=1)" in next(run_dir.glob("03_*.ipynb")).read_text()
+        assert not any(value for name, value in summary["03"].items() if name.startswith("QLoRA")), summary["03"]
+        assert "QLoRA skipped: 4-bit is turned off (COURSE_NO_4BIT=1)" in executed["03"]
     if "04" in LESSONS:  # nor does the 4-bit merge pitfall, which needs a 4-bit model
-        assert not rows[LESSONS.index("04")].get("four_bit_merge_top_token_agreement"), rows  # None: not measured
-        lesson04 = next(run_dir.glob("04_*.ipynb")).read_text()
-        assert "skipped: 4-bit is turned off" in lesson04 and "not measured on this machine" in lesson04
+        assert not summary["04"].get("four_bit_merge_top_token_agreement"), summary["04"]  # None: not measured
+        assert "skipped: 4-bit is turned off" in executed["04"] and "not measured on this machine" in executed["04"]
