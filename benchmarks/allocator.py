@@ -1,28 +1,34 @@
 """Seconds per training step with glibc's default allocator and with 2 MB pages (`glibc.malloc.hugetlb=1`,
 which the Makefile exports), each with the stock embedding backward (a fresh zeroed gradient the size of
 the embedding every step) and with the course's one reused buffer (`training.embedding_gradient_in_one_buffer`),
-for the lessons' two full fine-tunes.
+and with the stock output layer (whose weight gradient autograd adds the embedding's to out of place, into a
+new weight-sized tensor) or the course's (`training.output_layer`, added in place), for the lessons' two full
+fine-tunes.
 
-    .venv/bin/python benchmarks/allocator.py [--steps 10] [--repeats 2]
+    .venv/bin/python benchmarks/allocator.py [--steps 10] [--repeats 2] [--only TEXT]
 
 Each run trains in a fresh process (the setting is read when a process starts): lesson 02's base-model SFT
 (Gemma-3-270M with the instruct model's template, whose 262k-row embedding gets a dense gradient every step)
 and lesson 02's SFT of SmolLM2-135M-Instruct, the cpu profile's batch, max_length 256, assistant-only loss.
 Reports the mean time of steps 2..N and the process's peak memory; the settings alternate, so a slower spell
-of a shared machine hits each. About 14 minutes with bf16 units and the defaults. The settings change where
-memory comes from, not a single number the model computes (the buffer: tests/test_training.py).
+of a shared machine hits each. About 17 minutes with bf16 units and the defaults. The settings change where
+memory comes from, not a single number the model computes (the buffer and the output layer:
+tests/test_training.py).
 """
 import argparse
 
 from helpers.measure import in_fresh_process
 
-# name -> (GLIBC_TUNABLES, whether the embedding's gradient goes into the course's one buffer)
-SETTINGS = {"glibc default": (None, False), "2 MB pages (hugetlb=1)": ("glibc.malloc.hugetlb=1", False),
-            "glibc default + one gradient buffer": (None, True),
-            "2 MB pages + one gradient buffer (the course's)": ("glibc.malloc.hugetlb=1", True)}
+# name -> (GLIBC_TUNABLES, whether the embedding's gradient goes into the course's one buffer, whether the
+# output layer is the course's)
+PAGES = "glibc.malloc.hugetlb=1"
+SETTINGS = {"glibc default": (None, False, False), "2 MB pages (hugetlb=1)": (PAGES, False, False),
+            "glibc default + one gradient buffer": (None, True, False),
+            "2 MB pages + one gradient buffer": (PAGES, True, False),
+            "2 MB pages + one gradient buffer + own output-layer gradient (the course's)": (PAGES, True, True)}
 
 
-def one_run(model: str, steps: int, gradient_buffer: bool = True) -> tuple:
+def one_run(model: str, steps: int, gradient_buffer: bool = True, own_output_gradient: bool = True) -> tuple:
     import tempfile
 
     from trl import SFTConfig, SFTTrainer, clone_chat_template
@@ -33,6 +39,8 @@ def one_run(model: str, steps: int, gradient_buffer: bool = True) -> tuple:
 
     if not gradient_buffer:  # no embedding class is taken for a plain lookup: each keeps its stock backward
         training._PLAIN_LOOKUPS = {}
+    if not own_output_gradient:  # nn.Linear's own backward
+        training.output_layer = lambda causal_lm, hidden: causal_lm.get_output_embeddings()(hidden)
     cfg = helpers.settings("cpu")
     if model == "base":
         model_, tokenizer = helpers.load_model(cfg.base_model_source)
@@ -58,16 +66,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--only", default="", help="run the settings whose name contains this text")
     args = parser.parse_args()
+    settings = {name: setting for name, setting in SETTINGS.items() if args.only in name}
     from helpers.hardware import detect_hardware
 
     print(f"{detect_hardware().describe()}\n")
     print(f"| model | allocator, embedding gradient | s/step (steps 2-{args.steps}), each run | mean | peak memory (GB) |\n|---|---|---|---|---|")
     for model in ("base", "instruct"):
-        runs = {name: [] for name in SETTINGS}
+        runs = {name: [] for name in settings}
         for _ in range(args.repeats):
-            for name, (tunables, gradient_buffer) in SETTINGS.items():
-                runs[name].append(in_fresh_process(one_run, model, args.steps, gradient_buffer,
+            for name, (tunables, gradient_buffer, own_output_gradient) in settings.items():
+                runs[name].append(in_fresh_process(one_run, model, args.steps, gradient_buffer, own_output_gradient,
                                                    env={"GLIBC_TUNABLES": tunables}))
         for name, results in runs.items():
             seconds = [s for s, _ in results]

@@ -292,6 +292,49 @@ def test_the_embedding_gradient_buffer_changes_where_the_gradient_is_written_not
         assert not buffer[embedding.padding_idx].any()  # the lookup's share (the output layer's may be non-zero)
 
 
+@pytest.mark.parametrize("autocast", [False, True], ids=["fp32", "bf16 autocast"])
+def test_the_output_layer_computes_what_the_linear_layer_does(autocast):
+    """The same logits and the same gradients (of the hidden states and of the weight) as `nn.Linear`, in fp32 and
+    under the bf16 autocast a CPU with bf16 units trains in."""
+    import torch
+
+    model, _ = _small_gemma3_batch()
+    head = model.get_output_embeddings()
+    hidden = torch.randn(5, head.in_features, requires_grad=True)
+
+    def logits_and_gradients(layer):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            logits = layer(hidden)
+        return logits, torch.autograd.grad(logits.float().square().sum(), [hidden, head.weight])
+
+    (stock, stock_grads), (own, own_grads) = logits_and_gradients(head), logits_and_gradients(
+        lambda h: training.output_layer(model, h))
+    assert own.dtype == stock.dtype == (torch.bfloat16 if autocast else torch.float32)
+    assert torch.allclose(own.float(), stock.float(), rtol=1e-5, atol=1e-6)
+    for expected, got in zip(stock_grads, own_grads):
+        assert got.dtype == expected.dtype and torch.allclose(got, expected, rtol=1e-5, atol=1e-6), (got - expected).abs().max()
+
+
+def test_the_tied_weights_two_gradients_are_added_in_place(monkeypatch):
+    """With the stock output layer, autograd adds the embedding's gradient to the output layer's out of place (a new
+    weight-sized tensor every step); with the course's, in place. Counted in the profiler: aten::add of that shape."""
+    import torch
+
+    model, batch = _small_gemma3_batch()
+    model.train()
+    size = list(model.get_input_embeddings().weight.shape)
+
+    def out_of_place_adds():
+        model.zero_grad(set_to_none=True)
+        with torch.profiler.profile(record_shapes=True) as profile:
+            training.trained_positions_loss(model, batch).backward()
+        return sum(e.name == "aten::add" and e.input_shapes[:2] == [size, size] for e in profile.events())
+
+    assert out_of_place_adds() == 0
+    monkeypatch.setattr(training, "output_layer", lambda causal_lm, hidden: causal_lm.get_output_embeddings()(hidden))
+    assert out_of_place_adds() == 1
+
+
 def test_the_step_clock_leaves_out_the_first_steps_start_up(monkeypatch):
     import time as clock_time
 
