@@ -199,21 +199,19 @@ def trained_positions_loss(causal_lm, inputs, num_items_in_batch=None):
 def output_layer(causal_lm, hidden):
     """The model's output layer on `hidden`, its weight's gradient a tensor of its own that autograd can add to.
 
-    `nn.Linear` hands back its weight's gradient as a transposed view of another tensor. Autograd adds a second
-    gradient into a first one in place only if the first owns its memory, so for an output layer tied to the input
-    embedding (SmolLM2, Gemma 3) it allocated a third weight-sized tensor for their sum every step: 0.77 s of a
-    4.0 s step of lesson 02's base model (Gemma-3-270M, 671 MB) with fp32 training on a CPU limited to AVX2
-    (2-core AMD EPYC). Here the same matmuls, in the autocast dtype where autocast is on, return a gradient the
-    embedding's is added into. Same numbers (tests/test_training.py).
+    In fp32, `nn.Linear` hands back its weight's gradient as a transposed view of another tensor. Autograd adds a
+    second gradient into a first one in place only if the first owns its memory, so for an output layer tied to the
+    input embedding (SmolLM2, Gemma 3) it allocated a third weight-sized tensor for their sum every step: 0.77 s of
+    a 4.0 s step of lesson 02's base model (Gemma-3-270M, 671 MB) on a CPU limited to AVX2 (2-core AMD EPYC).
+    Here the same two matmuls return a gradient the embedding's is added into. Same numbers (tests/test_training.py).
+    Under autocast (bf16 units) the layer is left as it is: the cast back to fp32 already makes a tensor of its own.
     """
     import torch
 
     head = causal_lm.get_output_embeddings()
-    if head.bias is not None or not torch.is_grad_enabled():
+    if head.bias is not None or not torch.is_grad_enabled() or torch.is_autocast_enabled(hidden.device.type):
         return head(hidden)
-    device = hidden.device.type
-    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else head.weight.dtype
-    return _linear_with_own_gradient().apply(hidden, head.weight, dtype)
+    return _linear_with_own_gradient().apply(hidden, head.weight)
 
 
 @functools.cache  # built on first use, as below
@@ -222,19 +220,16 @@ def _linear_with_own_gradient():
 
     class LinearWithOwnGradient(torch.autograd.Function):
         @staticmethod
-        def forward(ctx, hidden, weight, dtype):
-            hidden_in, weight_in = hidden.to(dtype), weight.to(dtype)  # what autocast would cast them to
-            ctx.save_for_backward(hidden_in, weight_in)
-            ctx.dtypes = hidden.dtype, weight.dtype
-            return hidden_in @ weight_in.t()
+        def forward(ctx, hidden, weight):
+            ctx.save_for_backward(hidden, weight)
+            return hidden @ weight.t()
 
         @staticmethod
         def backward(ctx, grad):
-            hidden_in, weight_in = ctx.saved_tensors
-            grad = grad.to(weight_in.dtype)
-            grad_hidden = (grad @ weight_in).to(ctx.dtypes[0]) if ctx.needs_input_grad[0] else None
-            grad_weight = (grad.t() @ hidden_in).to(ctx.dtypes[1]) if ctx.needs_input_grad[1] else None  # a new tensor
-            return grad_hidden, grad_weight, None
+            hidden, weight = ctx.saved_tensors
+            grad_hidden = grad @ weight if ctx.needs_input_grad[0] else None
+            grad_weight = grad.t() @ hidden if ctx.needs_input_grad[1] else None  # a new tensor, not a view
+            return grad_hidden, grad_weight
 
     return LinearWithOwnGradient
 
