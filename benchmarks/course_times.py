@@ -12,7 +12,7 @@ commit). By default the run gets a fresh model cache (`COURSE_CACHE_DIR` in a te
 which the offline models are first converted from GGUF, as `make setup` converts them (timed and
 recorded apart: `setup_conversion_seconds`); the course then pays what a learner's first run pays
 after setup, training what lesson 04 and the exercises cache. On 2 cores (2026-12-06): about 13
-minutes with AMX, 20 with AVX512-BF16 units only, 19 limited to AVX2 (up to 1.5x longer on a busy
+minutes with AMX, 17 with AVX512-BF16 units only, 19 limited to AVX2 (up to 1.5x longer on a busy
 shared machine).
 Afterwards the temporary cache and the run's `outputs/` (the models it trained, about 2 GB) are
 deleted; its executed notebooks and summaries stay.
