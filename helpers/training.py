@@ -209,7 +209,8 @@ def output_layer(causal_lm, hidden):
     import torch
 
     head = causal_lm.get_output_embeddings()
-    if head.bias is not None or not torch.is_grad_enabled() or torch.is_autocast_enabled(hidden.device.type):
+    if (type(head) is not torch.nn.Linear or head.bias is not None  # an adapter on it, a 4-bit layer: their own forward
+            or not torch.is_grad_enabled() or torch.is_autocast_enabled(hidden.device.type)):
         return head(hidden)
     return _linear_with_own_gradient().apply(hidden, head.weight)
 

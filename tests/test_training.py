@@ -315,6 +315,20 @@ def test_the_output_layer_computes_what_the_linear_layer_does(autocast):
         assert got.dtype == expected.dtype and torch.allclose(got, expected, rtol=1e-5, atol=1e-6), (got - expected).abs().max()
 
 
+def test_an_output_layer_with_an_adapter_keeps_its_own_forward():
+    """A LoRA adapter on the output layer (or a 4-bit layer) is not a plain `nn.Linear`: its delta must stay in."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    model, _ = _small_gemma3_batch()
+    get_peft_model(model, LoraConfig(r=2, target_modules=["lm_head"], init_lora_weights=False))
+    head = model.get_output_embeddings()
+    assert type(head) is not torch.nn.Linear
+    hidden = torch.randn(3, head.in_features, requires_grad=True)
+    assert torch.equal(training.output_layer(model, hidden), head(hidden))
+    assert not torch.equal(head(hidden), hidden @ head.weight.t())  # the adapter changes the logits
+
+
 @pytest.mark.parametrize("autocast", [False, True], ids=["fp32", "bf16 autocast"])
 def test_the_tied_weights_two_gradients_are_added_in_place(monkeypatch, autocast):
     """In fp32, with the stock output layer autograd adds the embedding's gradient to the output layer's out of place
