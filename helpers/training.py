@@ -215,7 +215,7 @@ def output_layer(causal_lm, hidden):
     return _linear_with_own_gradient().apply(hidden, head.weight)
 
 
-@functools.cache  # built on first use, as below
+@functools.cache  # one class, built on first use: importing this module does not import torch
 def _linear_with_own_gradient():
     import torch
 
