@@ -12,7 +12,7 @@ the same conversations (the course's paths 4 a step, as the cpu profile trains; 
 - training: tokens/s (real tokens, padding excluded) and peak memory, after one warm-up step,
   for plain TRL (the chapter's settings: no packing, default collator, default dtype, TRL's loss)
   and the course's default (bf16 autocast where the CPU has bf16 units, the output layer run only
-  on trained tokens: `training.use_trained_token_loss_on_cpu`), each of its choices undone one at a
+  on trained tokens and the pad positions skipped: `training.use_trained_token_loss_on_cpu`), each of its choices undone one at a
   time, LoRA and QLoRA, and what gradient checkpointing and a smaller batch do to
   their memory;
 - MFU: model FLOPs / time / measured matmul FLOP/s, with model FLOPs = 6 x parameters x tokens
@@ -61,6 +61,7 @@ class TrainingPath:
     bf16_adapter: bool = False       # QLoRA with the adapter in bf16 as TRL casts it (emulated without bf16 units)
     packing: bool = False
     padding_free: bool = False
+    pad_positions: bool = False      # the course's loss computing a padded batch's pad positions (training.padding_dropped off)
     checkpointing: bool = False      # activation (gradient) checkpointing
     batch: int | None = None         # None: the cpu profile's for the course's paths, TRL's default 8 otherwise
     extra: dict = field(default_factory=dict)  # any other SFTConfig argument
@@ -99,7 +100,8 @@ def train_speed(path: TrainingPath, steps: int) -> dict:
     if path.qlora and not path.bf16_adapter:
         training.adapter_in_training_precision(trainer)  # as lesson 03: TRL's bf16 adapter is emulated without bf16 units
     if path.loss:
-        training.use_trained_token_loss_on_cpu(trainer, trained_positions_only=path.loss == "trained tokens")
+        training.use_trained_token_loss_on_cpu(trainer, trained_positions_only=path.loss == "trained tokens",
+                                               drop_padding=not path.pad_positions)
     with PeakMemory() as memory:
         trainer.train()
     tokens = [float(e["num_tokens"]) for e in trainer.state.log_history if "num_tokens" in e]
@@ -118,7 +120,8 @@ LORA = replace(COURSE, lora=True)
 QLORA = replace(LORA, qlora=True)
 PATHS = {  # the first is the baseline every ratio is taken against
     "plain TRL (chapter defaults: fp32, padded, TRL's loss)": TrainingPath(),
-    f"course default (padded, {PRECISION}, loss on trained tokens)": COURSE,
+    f"course default (padding dropped, {PRECISION}, loss on trained tokens)": COURSE,
+    "course, but pad positions computed": replace(COURSE, pad_positions=True),
     "course, but the model's loss on every position": replace(COURSE, loss="model"),
     "course, but TRL's fused loss": replace(COURSE, loss=None),
     "course, but fp32" if BF16 else "course, but bf16 autocast (emulated: no bf16 units)": replace(COURSE, bf16=not BF16),

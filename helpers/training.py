@@ -1,7 +1,7 @@
 """Reading a training run: its loss curves as a table and a plot, and what their shape means."""
 import functools
 import math
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,7 +118,7 @@ def diagnose(train_losses, eval_losses=None) -> Diagnosis:
                      "keep training while the eval loss falls; stop when it flattens")
 
 
-def use_trained_token_loss_on_cpu(trainer, trained_positions_only: bool = True):
+def use_trained_token_loss_on_cpu(trainer, trained_positions_only: bool = True, drop_padding: bool = True):
     """On a CPU, make an `SFTTrainer` score only the tokens it trains on; returns the trainer.
 
     TRL 1.x scores tokens through a fused LM head whose fast kernel needs a GPU (Triton). Its CPU
@@ -127,13 +127,15 @@ def use_trained_token_loss_on_cpu(trainer, trained_positions_only: bool = True):
     for SmolLM2, 640 x 262,144 for Gemma 3) runs only on the positions whose next token is trained:
     with assistant-only loss a few percent of them, so a batch's logits shrink from hundreds of MB to a few. The loss is the
     same number (tests/test_training.py). `trained_positions_only=False` runs the model's own full
-    loss instead (benchmarks/training_speed.py compares the three). TRL's entropy and token accuracy
-    logs are left out; its `num_tokens` count is kept. On a GPU the trainer is left as it is.
+    loss instead (benchmarks/training_speed.py compares the three). A padded batch's pad positions are
+    skipped too (`padding_dropped`; `drop_padding=False` computes them, for comparison). TRL's entropy
+    and token accuracy logs are left out; its `num_tokens` count is kept. On a GPU the trainer is left
+    as it is.
     """
     import types
 
     if trainer.args.device.type == "cpu":
-        loss = functools.partial(_cpu_loss, trained_positions_only=trained_positions_only)
+        loss = functools.partial(_cpu_loss, trained_positions_only=trained_positions_only, drop_padding=drop_padding)
         trainer.compute_loss = types.MethodType(loss, trainer)
     return trainer
 
@@ -166,7 +168,8 @@ def _plain_head(config) -> bool:
     return config.model_type in _PLAIN_HEADS and getattr(config, "final_logit_softcapping", None) is None
 
 
-def _cpu_loss(trainer, model, inputs, return_outputs=False, num_items_in_batch=None, trained_positions_only=True):
+def _cpu_loss(trainer, model, inputs, return_outputs=False, num_items_in_batch=None, trained_positions_only=True,
+              drop_padding=True):
     from transformers import Trainer
 
     if model.training:  # the count TRL logs as num_tokens: real tokens, padding excluded
@@ -177,8 +180,60 @@ def _cpu_loss(trainer, model, inputs, return_outputs=False, num_items_in_batch=N
     if (not trained_positions_only or not model.training or return_outputs
             or not _plain_head(causal_lm.config)):
         return Trainer.compute_loss(trainer, model, {**inputs, "use_cache": False}, return_outputs, num_items_in_batch)
-    with trainer.accelerator.autocast():  # what accelerate wraps model.forward in (bf16 autocast, if on)
-        return trained_positions_loss(causal_lm, inputs, num_items_in_batch if trainer.model_accepts_loss_kwargs else None)
+    dropped = padding_dropped(causal_lm, inputs) if drop_padding else nullcontext(inputs)
+    with dropped as batch, trainer.accelerator.autocast():  # accelerate's autocast, if on
+        return trained_positions_loss(causal_lm, batch, num_items_in_batch if trainer.model_accepts_loss_kwargs else None)
+
+
+@contextmanager
+def padding_dropped(causal_lm, inputs):
+    """The padded batch `inputs` as one row of its conversations' real tokens, each attending only to itself while
+    the block runs; `inputs` unchanged where that cannot be done exactly.
+
+    A padded batch computes every pad position through every layer: a quarter of the positions of the course's
+    batches of 4 conversations. Here the conversations are laid end to end, positions restart at each one (so
+    the rotary positions are the ones each had), the first token of each is never a target, and attention runs
+    per conversation (torch's SDPA, causal). Same loss and gradients up to float rounding (tests/test_training.py);
+    lesson 02's forward and backward took 3.1-3.4 s a step padded and 2.2 s without (SmolLM2, fp32, 2-core AMD
+    EPYC). It stands aside for batches without padding (packed ones), a model whose attention is not SDPA,
+    gradient checkpointing (its backward re-runs attention outside this block) and a conversation longer than a
+    sliding attention window.
+    """
+    mask = inputs.get("attention_mask")
+    config = causal_lm.config
+    window = getattr(config, "sliding_window", None) or float("inf")
+    if (mask is None or bool(mask.all()) or config._attn_implementation != "sdpa"
+            or getattr(causal_lm, "is_gradient_checkpointing", False) or int(mask.sum(1).max()) > window):
+        yield inputs
+        return
+    keep = mask.bool()
+    positions = (keep.cumsum(1) - 1)[keep]
+    labels = inputs["labels"][keep].clone()
+    labels[positions == 0] = -100  # as in the padded batch: nothing predicts a conversation's first token
+    config._attn_implementation = _per_conversation_attention()
+    try:
+        yield {"input_ids": inputs["input_ids"][keep][None], "position_ids": positions[None], "labels": labels[None]}
+    finally:
+        config._attn_implementation = "sdpa"
+
+
+@functools.cache  # registered with transformers once, on first use
+def _per_conversation_attention() -> str:
+    import torch
+    from transformers import AttentionInterface
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    def attention(module, query, key, value, attention_mask, **kwargs):
+        """SDPA over each conversation of a row of several, found where the positions restart at 0."""
+        if kwargs.get("position_ids") is None:
+            raise RuntimeError("training.padding_dropped: this model's attention gets no position_ids")
+        starts = (kwargs["position_ids"][0] == 0).nonzero().flatten().tolist() + [query.shape[2]]
+        pieces = [sdpa_attention_forward(module, query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], None, **kwargs)[0]
+                  for a, b in zip(starts[:-1], starts[1:])]
+        return torch.cat(pieces, dim=1), None
+
+    AttentionInterface.register("course_per_conversation_sdpa", attention)
+    return "course_per_conversation_sdpa"
 
 
 def trained_positions_loss(causal_lm, inputs, num_items_in_batch=None):

@@ -353,6 +353,100 @@ def test_the_tied_weights_two_gradients_are_added_in_place(monkeypatch, autocast
     assert out_of_place_adds() == (0 if autocast else 1)
 
 
+def _loss_and_gradients(causal_lm, batch, params):
+    import torch
+
+    loss = training.trained_positions_loss(causal_lm, batch)
+    return loss.item(), torch.autograd.grad(loss, params)
+
+
+@pytest.mark.parametrize("source", ["SmolLM2", "SmolLM2 + LoRA", "Gemma 3"])
+def test_dropping_the_padding_changes_neither_the_loss_nor_the_gradients(offline_model, tmp_path, source):
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    import helpers
+
+    if source == "Gemma 3":
+        model, batch = _small_gemma3_batch()
+        model.set_attn_implementation("sdpa")
+    else:
+        batch = _sft_batch(offline_model, tmp_path)
+        model = helpers.load_model("offline")[0]  # a fresh copy: other tests' trainers may have set checkpointing on theirs
+    if source.endswith("LoRA"):
+        model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False,
+                                                 task_type="CAUSAL_LM"))
+    causal_lm = model.get_base_model() if source.endswith("LoRA") else model
+    model.train()
+    trained = [p for p in model.parameters() if p.requires_grad]
+    trained = trained[:6] + trained[-2:]
+    real_tokens = int(batch["attention_mask"].sum())
+    assert real_tokens < batch["input_ids"].numel()  # there is padding to drop
+    padded_loss, padded_grads = _loss_and_gradients(causal_lm, batch, trained)
+    with training.padding_dropped(causal_lm, batch) as row:
+        assert row["input_ids"].shape == (1, real_tokens)
+        loss, grads = _loss_and_gradients(causal_lm, row, trained)
+    assert causal_lm.config._attn_implementation == "sdpa"  # put back after the block
+    assert abs(loss - padded_loss) < 1e-5 * max(1.0, padded_loss), (loss, padded_loss)
+    for expected, got in zip(padded_grads, grads):
+        assert torch.allclose(expected, got, rtol=1e-3, atol=1e-6), (expected - got).abs().max()
+
+
+def test_the_padding_stays_where_dropping_it_would_change_the_result(offline_model, tmp_path):
+    import helpers
+
+    batch = _sft_batch(offline_model, tmp_path)
+    model = helpers.load_model("offline")[0]
+
+    def kept(inputs):
+        with training.padding_dropped(model, inputs) as got:
+            return got is inputs
+
+    assert not kept(batch)
+    assert kept({k: v for k, v in batch.items() if k != "attention_mask"})  # packed rows: no padding to drop
+    model.gradient_checkpointing_enable()  # its backward re-runs attention after the block has ended
+    assert kept(batch)
+    model.gradient_checkpointing_disable()
+    model.set_attn_implementation("eager")
+    assert kept(batch)
+    model.set_attn_implementation("sdpa")
+    model.config.sliding_window = 8  # every conversation is longer than this window
+    assert kept(batch)
+
+
+def test_the_trainer_drops_the_padding_and_computes_the_same_loss(offline_model, tmp_path):
+    """Through the course's CPU loss: one attention call per conversation and layer, the padded batch's loss."""
+    import copy
+
+    import torch
+    from trl import SFTConfig, SFTTrainer
+
+    from helpers import data, templates
+
+    batch = _sft_batch(offline_model, tmp_path)
+    model, tokenizer = offline_model
+    tokenizer = copy.deepcopy(tokenizer)
+    tokenizer.chat_template = templates.training_template()
+    args = SFTConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, assistant_only_loss=True, use_cpu=True,
+                     bf16=False, report_to="none", activation_checkpointing=False, max_length=256)
+    trainer = training.use_trained_token_loss_on_cpu(SFTTrainer(
+        model=copy.deepcopy(model), args=args, processing_class=tokenizer,
+        train_dataset=data.load_chat_dataset()["train"].select(range(4))))
+    trainer.model.train()
+    with torch.no_grad(), torch.profiler.profile() as profile:
+        loss = trainer.compute_loss(trainer.model, dict(batch)).item()
+    calls = sum(e.name == "aten::scaled_dot_product_attention" for e in profile.events())
+    assert calls == trainer.model.config.num_hidden_layers * batch["input_ids"].size(0)
+    with torch.no_grad():
+        padded = training.trained_positions_loss(trainer.model, batch).item()
+    assert abs(loss - padded) < 1e-5 * max(1.0, padded), (loss, padded)
+    training.use_trained_token_loss_on_cpu(trainer, drop_padding=False)  # the benchmark's comparison: one call a layer
+    with torch.no_grad(), torch.profiler.profile() as profile:
+        assert trainer.compute_loss(trainer.model, dict(batch)).item() == pytest.approx(padded, rel=1e-5)
+    assert sum(e.name == "aten::scaled_dot_product_attention" for e in profile.events()) == \
+        trainer.model.config.num_hidden_layers
+
+
 def test_the_step_clock_leaves_out_the_first_steps_start_up(monkeypatch):
     import time as clock_time
 
