@@ -137,6 +137,9 @@ def use_trained_token_loss_on_cpu(trainer, trained_positions_only: bool = True, 
     if trainer.args.device.type == "cpu":
         loss = functools.partial(_cpu_loss, trained_positions_only=trained_positions_only, drop_padding=drop_padding)
         trainer.compute_loss = types.MethodType(loss, trainer)
+        trainer.__dict__.pop("training_step", None)  # called again with drop_padding=False: the class's own step
+        if trained_positions_only and drop_padding:
+            trainer.training_step = types.MethodType(_step_with_per_conversation_attention, trainer)
     return trainer
 
 
@@ -168,6 +171,15 @@ def _plain_head(config) -> bool:
     return config.model_type in _PLAIN_HEADS and getattr(config, "final_logit_softcapping", None) is None
 
 
+def _causal_lm(model):
+    return model.get_base_model() if hasattr(model, "get_base_model") else model  # a PeftModel's transformers model
+
+
+def _step_with_per_conversation_attention(trainer, model, *args, **kwargs):
+    with per_conversation_attention(_causal_lm(model)):  # forward and backward: checkpointing re-runs attention
+        return type(trainer).training_step(trainer, model, *args, **kwargs)
+
+
 def _cpu_loss(trainer, model, inputs, return_outputs=False, num_items_in_batch=None, trained_positions_only=True,
               drop_padding=True):
     from transformers import Trainer
@@ -176,7 +188,7 @@ def _cpu_loss(trainer, model, inputs, return_outputs=False, num_items_in_batch=N
         mask = inputs.get("attention_mask")
         trainer._total_train_tokens += int(mask.sum()) if mask is not None else inputs["position_ids"].size(1)
         trainer._metrics["train"]["num_tokens"] = [trainer._total_train_tokens]
-    causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    causal_lm = _causal_lm(model)
     if (not trained_positions_only or not model.training or return_outputs
             or not _plain_head(causal_lm.config)):
         return Trainer.compute_loss(trainer, model, {**inputs, "use_cache": False}, return_outputs, num_items_in_batch)
@@ -186,53 +198,70 @@ def _cpu_loss(trainer, model, inputs, return_outputs=False, num_items_in_batch=N
 
 
 @contextmanager
+def per_conversation_attention(causal_lm):
+    """While the block runs, forward and backward, let the rows `padding_dropped` makes attend per conversation.
+
+    Every other batch attends exactly as with SDPA (its masks and kernel). Gradient checkpointing re-runs the
+    attention in the backward pass, so the block must hold the backward too: the course's trainer wraps each
+    whole training step in it. A model whose attention is not SDPA is left as it is.
+    """
+    config = causal_lm.config
+    if config._attn_implementation != "sdpa":
+        yield
+        return
+    config._attn_implementation = _per_conversation_attention()
+    try:
+        yield
+    finally:
+        config._attn_implementation = "sdpa"
+
+
+@contextmanager
 def padding_dropped(causal_lm, inputs):
-    """The padded batch `inputs` as one row of its conversations' real tokens, each attending only to itself while
-    the block runs; `inputs` unchanged where that cannot be done exactly.
+    """The padded batch `inputs` as one row of its conversations' real tokens, each attending only to itself;
+    `inputs` unchanged where that cannot be done exactly. Use it inside `per_conversation_attention`.
 
     A padded batch computes every pad position through every layer: a quarter of the positions of the course's
     batches of 4 conversations. Here the conversations are laid end to end, positions restart at each one (so
     the rotary positions are the ones each had), the first token of each is never a target, and attention runs
     per conversation (torch's SDPA, causal). Same loss and gradients up to float rounding (tests/test_training.py);
     lesson 02's forward and backward took 3.1-3.4 s a step padded and 2.2 s without (SmolLM2, fp32, 2-core AMD
-    EPYC). It stands aside for batches without padding (packed ones), a model whose attention is not SDPA,
-    gradient checkpointing (its backward re-runs attention outside this block) and a conversation longer than a
-    sliding attention window.
+    EPYC). It stands aside for batches without padding (packed ones), outside `per_conversation_attention` (a
+    model whose attention is not SDPA) and for a conversation longer than a sliding attention window.
     """
     mask = inputs.get("attention_mask")
     config = causal_lm.config
     window = getattr(config, "sliding_window", None) or float("inf")
-    if (mask is None or bool(mask.all()) or config._attn_implementation != "sdpa"
-            or getattr(causal_lm, "is_gradient_checkpointing", False) or int(mask.sum(1).max()) > window):
+    if (mask is None or bool(mask.all()) or config._attn_implementation != _per_conversation_attention()
+            or int(mask.sum(1).max()) > window):
         yield inputs
         return
     keep = mask.bool()
     positions = (keep.cumsum(1) - 1)[keep]
     labels = inputs["labels"][keep].clone()
     labels[positions == 0] = -100  # as in the padded batch: nothing predicts a conversation's first token
-    config._attn_implementation = _per_conversation_attention()
-    try:
-        yield {"input_ids": inputs["input_ids"][keep][None], "position_ids": positions[None], "labels": labels[None]}
-    finally:
-        config._attn_implementation = "sdpa"
+    yield {"input_ids": inputs["input_ids"][keep][None], "position_ids": positions[None], "labels": labels[None],
+           "per_conversation": True}
 
 
 @functools.cache  # registered with transformers once, on first use
 def _per_conversation_attention() -> str:
     import torch
-    from transformers import AttentionInterface
+    from transformers import AttentionInterface, AttentionMaskInterface
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    from transformers.masking_utils import sdpa_mask
 
-    def attention(module, query, key, value, attention_mask, **kwargs):
-        """SDPA over each conversation of a row of several, found where the positions restart at 0."""
-        if kwargs.get("position_ids") is None:
-            raise RuntimeError("training.padding_dropped: this model's attention gets no position_ids")
+    def attention(module, query, key, value, attention_mask, per_conversation=False, **kwargs):
+        """SDPA; over each conversation on its own (where the positions restart at 0) in a `padding_dropped` row."""
+        if not per_conversation:
+            return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
         starts = (kwargs["position_ids"][0] == 0).nonzero().flatten().tolist() + [query.shape[2]]
         pieces = [sdpa_attention_forward(module, query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], None, **kwargs)[0]
                   for a, b in zip(starts[:-1], starts[1:])]
         return torch.cat(pieces, dim=1), None
 
     AttentionInterface.register("course_per_conversation_sdpa", attention)
+    AttentionMaskInterface.register("course_per_conversation_sdpa", sdpa_mask)  # every other batch: SDPA's own masks
     return "course_per_conversation_sdpa"
 
 
@@ -240,7 +269,7 @@ def trained_positions_loss(causal_lm, inputs, num_items_in_batch=None):
     """The causal-LM loss of `inputs` (with `labels`), the output layer run only where a label is set."""
     import torch.nn.functional as F
 
-    body = {k: inputs[k] for k in ("input_ids", "attention_mask", "position_ids") if k in inputs}
+    body = {k: inputs[k] for k in ("input_ids", "attention_mask", "position_ids", "per_conversation") if k in inputs}
     with embedding_gradient_in_one_buffer(causal_lm):
         hidden = causal_lm.get_decoder()(**body, use_cache=False).last_hidden_state
     targets = inputs["labels"][:, 1:]  # position t predicts token t + 1

@@ -360,7 +360,7 @@ def _loss_and_gradients(causal_lm, batch, params):
     return loss.item(), torch.autograd.grad(loss, params)
 
 
-@pytest.mark.parametrize("source", ["SmolLM2", "SmolLM2 + LoRA", "Gemma 3"])
+@pytest.mark.parametrize("source", ["SmolLM2", "SmolLM2 + LoRA", "SmolLM2 + checkpointing", "Gemma 3"])
 def test_dropping_the_padding_changes_neither_the_loss_nor_the_gradients(offline_model, tmp_path, source):
     import torch
     from peft import LoraConfig, get_peft_model
@@ -376,6 +376,8 @@ def test_dropping_the_padding_changes_neither_the_loss_nor_the_gradients(offline
     if source.endswith("LoRA"):
         model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False,
                                                  task_type="CAUSAL_LM"))
+    if source.endswith("checkpointing"):  # the backward pass re-runs each layer's attention
+        model.gradient_checkpointing_enable()
     causal_lm = model.get_base_model() if source.endswith("LoRA") else model
     model.train()
     trained = [p for p in model.parameters() if p.requires_grad]
@@ -383,7 +385,7 @@ def test_dropping_the_padding_changes_neither_the_loss_nor_the_gradients(offline
     real_tokens = int(batch["attention_mask"].sum())
     assert real_tokens < batch["input_ids"].numel()  # there is padding to drop
     padded_loss, padded_grads = _loss_and_gradients(causal_lm, batch, trained)
-    with training.padding_dropped(causal_lm, batch) as row:
+    with training.per_conversation_attention(causal_lm), training.padding_dropped(causal_lm, batch) as row:
         assert row["input_ids"].shape == (1, real_tokens)
         loss, grads = _loss_and_gradients(causal_lm, row, trained)
     assert causal_lm.config._attn_implementation == "sdpa"  # put back after the block
@@ -399,14 +401,13 @@ def test_the_padding_stays_where_dropping_it_would_change_the_result(offline_mod
     model = helpers.load_model("offline")[0]
 
     def kept(inputs):
-        with training.padding_dropped(model, inputs) as got:
+        with training.per_conversation_attention(model), training.padding_dropped(model, inputs) as got:
             return got is inputs
 
     assert not kept(batch)
     assert kept({k: v for k, v in batch.items() if k != "attention_mask"})  # packed rows: no padding to drop
-    model.gradient_checkpointing_enable()  # its backward re-runs attention after the block has ended
-    assert kept(batch)
-    model.gradient_checkpointing_disable()
+    with training.padding_dropped(model, batch) as got:  # outside per_conversation_attention: SDPA over each row
+        assert got is batch
     model.set_attn_implementation("eager")
     assert kept(batch)
     model.set_attn_implementation("sdpa")
@@ -414,8 +415,10 @@ def test_the_padding_stays_where_dropping_it_would_change_the_result(offline_mod
     assert kept(batch)
 
 
-def test_the_trainer_drops_the_padding_and_computes_the_same_loss(offline_model, tmp_path):
-    """Through the course's CPU loss: one attention call per conversation and layer, the padded batch's loss."""
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_the_trainers_step_drops_the_padding_with_the_same_loss_and_gradients(offline_model, tmp_path, checkpointing):
+    """Through the course's training step: one attention call per conversation and layer, the padded batch's
+    loss and gradients, with gradient checkpointing too (its backward pass re-runs the attention)."""
     import copy
 
     import torch
@@ -428,23 +431,29 @@ def test_the_trainer_drops_the_padding_and_computes_the_same_loss(offline_model,
     tokenizer = copy.deepcopy(tokenizer)
     tokenizer.chat_template = templates.training_template()
     args = SFTConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, assistant_only_loss=True, use_cpu=True,
-                     bf16=False, report_to="none", activation_checkpointing=False, max_length=256)
+                     bf16=False, report_to="none", activation_checkpointing=checkpointing, max_length=256)
     trainer = training.use_trained_token_loss_on_cpu(SFTTrainer(
         model=copy.deepcopy(model), args=args, processing_class=tokenizer,
         train_dataset=data.load_chat_dataset()["train"].select(range(4))))
-    trainer.model.train()
-    with torch.no_grad(), torch.profiler.profile() as profile:
-        loss = trainer.compute_loss(trainer.model, dict(batch)).item()
-    calls = sum(e.name == "aten::scaled_dot_product_attention" for e in profile.events())
-    assert calls == trainer.model.config.num_hidden_layers * batch["input_ids"].size(0)
-    with torch.no_grad():
-        padded = training.trained_positions_loss(trainer.model, batch).item()
-    assert abs(loss - padded) < 1e-5 * max(1.0, padded), (loss, padded)
+    trainer.current_gradient_accumulation_steps = 1  # what train() sets before its first step
+    if checkpointing:
+        trainer.model.gradient_checkpointing_enable()  # as train() does
+    layers, weights = trainer.model.config.num_hidden_layers, trainer.model.model.layers[3].self_attn.q_proj.weight
+
+    def step():
+        trainer.model.zero_grad()
+        with torch.profiler.profile() as profile:
+            loss = trainer.training_step(trainer.model, dict(batch)).item()
+        calls = sum(e.name == "aten::scaled_dot_product_attention" for e in profile.events())
+        return loss, weights.grad.clone(), calls
+
+    loss, grad, calls = step()
+    assert calls == layers * batch["input_ids"].size(0) * (2 if checkpointing else 1)
     training.use_trained_token_loss_on_cpu(trainer, drop_padding=False)  # the benchmark's comparison: one call a layer
-    with torch.no_grad(), torch.profiler.profile() as profile:
-        assert trainer.compute_loss(trainer.model, dict(batch)).item() == pytest.approx(padded, rel=1e-5)
-    assert sum(e.name == "aten::scaled_dot_product_attention" for e in profile.events()) == \
-        trainer.model.config.num_hidden_layers
+    padded_loss, padded_grad, padded_calls = step()
+    assert padded_calls == layers * (2 if checkpointing else 1)
+    assert abs(loss - padded_loss) < 1e-5 * max(1.0, padded_loss), (loss, padded_loss)
+    assert torch.allclose(grad, padded_grad, rtol=1e-3, atol=1e-6), (grad - padded_grad).abs().max()
 
 
 def test_the_step_clock_leaves_out_the_first_steps_start_up(monkeypatch):
