@@ -1,6 +1,6 @@
 """Training and evaluation speed of the offline model on this machine, against plain TRL, in one run.
 
-    .venv/bin/python benchmarks/training_speed.py [--steps 5] [--only LoRA] [--no-eval] [--out benchmarks/results]
+    .venv/bin/python benchmarks/training_speed.py [--steps 5] [--only "LoRA|packed"] [--no-eval] [--out benchmarks/results]
 
 Prints a Markdown table and writes it, with the raw numbers as JSON, under --out (one file per
 kind of machine, `results/training-speed-cpu-avx2.md` and so on, so the kinds can be compared). About 6
@@ -187,7 +187,8 @@ def eval_speed(questions: int = 16) -> list:
 def training_rows(steps: int, only: str, ceiling: dict) -> list:
     """Each training path (those whose name contains `only`, and the baseline) in a fresh process."""
     rows = []
-    for name, path in ((n, p) for n, p in PATHS.items() if only in n or n.startswith("plain TRL")):
+    for name, path in ((n, p) for n, p in PATHS.items()
+                       if any(part in n for part in only.split("|")) or n.startswith("plain TRL")):
         result = in_fresh_process(train_speed, path, steps)
         per_parameter = 4 if path.lora else 6
         dtype = "bf16" if path.bf16 else "fp32"
@@ -236,7 +237,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    parser.add_argument("--only", default="", help="run only the training paths whose name contains this text")
+    parser.add_argument("--only", default="", help="run only the training paths whose name contains this text "
+                                                   "(or one of several, separated by |)")
     parser.add_argument("--no-eval", action="store_true", help="leave out the evaluation throughput")
     args = parser.parse_args()
     if args.steps < 3:
