@@ -68,3 +68,32 @@ def test_the_2mb_pages_figures_are_the_allocator_results_files_own():
         means[kind] = [cells[4].strip() for cells in rows]  # glibc default, then 2 MB pages
     assert f"{means['cpu-avx512-bf16'][0]} -> {means['cpu-avx512-bf16'][1]} s a step on the AMD EPYC with its bf16 units" in text
     assert f"{means['cpu-avx2-emulated'][0]} -> {means['cpu-avx2-emulated'][1]} with torch limited to AVX2" in text
+
+
+def test_the_avx2_stand_ins_figures_are_computed_from_its_results():
+    """What the README says of the run with torch limited to AVX2, and of the dropped padding, from the files."""
+    text = re.sub(r"\s+", " ", README)
+    here, bf16 = (json.loads((RESULTS / f"training-speed-{kind}.json").read_text())
+                  for kind in ("cpu-avx2-emulated", "cpu-avx512-bf16"))
+
+    def row(data, start):
+        return next(r for r in data["training"] if r["name"].startswith(start))
+    plain, course, padded = (row(here, s) for s in ("plain TRL", "course default", "course, but pad positions"))
+    lora = row(here, "LoRA r=8 (course")
+    qlora = [row(here, s)["tokens_per_second"] for s in ("QLoRA r=8 (course", "QLoRA r=8, bitsandbytes")]
+    tokens = {name: f"{r['tokens_per_second']:.0f}" for name, r in (("plain", plain), ("course", course),
+                                                                      ("padded", padded), ("lora", lora))}
+    assert f"course's path is {course['tokens_per_second'] / plain['tokens_per_second']:.1f}x plain TRL** " \
+           f"({tokens['course']} against {tokens['plain']} tokens/s) and LoRA " \
+           f"{lora['tokens_per_second'] / plain['tokens_per_second']:.1f}x" in text
+    assert f"6N MFU reads {course['mfu']:.0%} of the measured fp32 ceiling" in text
+    assert f"the body alone ran at {course['mfu_body']:.0%}" in text
+    gain = course["tokens_per_second"] / padded["tokens_per_second"]
+    bf16_gain = row(bf16, "course default")["tokens_per_second"] / row(bf16, "course, but pad")["tokens_per_second"]
+    assert f"ran {tokens['course']} tokens/s against {tokens['padded']} with the pad positions computed " \
+           f"({gain:.2f}x), with the EPYC's bf16 units {bf16_gain:.2f}x" in text
+    assert f"QLoRA ran {row(here, 'QLoRA r=8, adapter in bf16')['tokens_per_second']:.0f} tokens/s with the bf16 " \
+           f"adapter and {min(qlora):.0f}-{max(qlora):.0f} with the fp32 one, against LoRA's {tokens['lora']}" in text
+    totals = {kind: course_times.total_seconds(rows.values())
+              for kind, (_, rows) in course_times.measured(RESULTS).items()}
+    assert f"The whole course on that stand-in: {totals['cpu-avx2-emulated'] / 60:.1f} minutes" in text
