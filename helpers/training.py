@@ -221,13 +221,13 @@ def padding_dropped(causal_lm, inputs):
     """The padded batch `inputs` as one row of its conversations' real tokens, each attending only to itself;
     `inputs` unchanged where that cannot be done exactly. Use it inside `per_conversation_attention`.
 
-    A padded batch computes every pad position through every layer: a quarter of the positions of the course's
-    batches of 4 conversations. Here the conversations are laid end to end, positions restart at each one (so
-    the rotary positions are the ones each had), the first token of each is never a target, and attention runs
-    per conversation (torch's SDPA, causal). Same loss and gradients up to float rounding (tests/test_training.py);
-    lesson 02's forward and backward took 3.1-3.4 s a step padded and 2.2 s without (SmolLM2, fp32, 2-core AMD
-    EPYC). It stands aside for batches without padding (packed ones), outside `per_conversation_attention` (a
-    model whose attention is not SDPA) and for a conversation longer than a sliding attention window.
+    A padded batch computes every pad position through every layer (lesson 02's packing table shows a batch's
+    padding share). Here the conversations are laid end to end, positions restart at each one (so the rotary
+    positions are the ones each had), the first token of each is never a target, and attention runs per
+    conversation (torch's SDPA, causal). Same loss and gradients up to float rounding (tests/test_training.py);
+    benchmarks/training_speed.py compares it with the pad positions computed. It stands aside for batches
+    without padding (packed ones), outside `per_conversation_attention` (a model whose attention is not SDPA)
+    and for a conversation longer than a sliding attention window.
     """
     mask = inputs.get("attention_mask")
     config = causal_lm.config
@@ -255,6 +255,9 @@ def _per_conversation_attention() -> str:
         """SDPA; over each conversation on its own (where the positions restart at 0) in a `padding_dropped` row."""
         if not per_conversation:
             return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+        if kwargs.get("position_ids") is None:
+            raise RuntimeError(f"training.padding_dropped: {type(module).__name__} passes its attention no "
+                               "position_ids; train with use_trained_token_loss_on_cpu(trainer, drop_padding=False)")
         starts = (kwargs["position_ids"][0] == 0).nonzero().flatten().tolist() + [query.shape[2]]
         pieces = [sdpa_attention_forward(module, query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], None, **kwargs)[0]
                   for a, b in zip(starts[:-1], starts[1:])]
