@@ -1,7 +1,7 @@
 """Reading a training run: its loss curves as a table and a plot, and what their shape means."""
 import functools
 import math
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,7 +135,7 @@ def use_trained_token_loss_on_cpu(trainer, trained_positions_only: bool = True, 
     import types
 
     if trainer.args.device.type == "cpu":
-        loss = functools.partial(_cpu_loss, trained_positions_only=trained_positions_only, drop_padding=drop_padding)
+        loss = functools.partial(_cpu_loss, trained_positions_only=trained_positions_only)
         trainer.compute_loss = types.MethodType(loss, trainer)
         trainer.__dict__.pop("training_step", None)  # called again with drop_padding=False: the class's own step
         if trained_positions_only and drop_padding:
@@ -180,8 +180,7 @@ def _step_with_per_conversation_attention(trainer, model, *args, **kwargs):
         return type(trainer).training_step(trainer, model, *args, **kwargs)
 
 
-def _cpu_loss(trainer, model, inputs, return_outputs=False, num_items_in_batch=None, trained_positions_only=True,
-              drop_padding=True):
+def _cpu_loss(trainer, model, inputs, return_outputs=False, num_items_in_batch=None, trained_positions_only=True):
     from transformers import Trainer
 
     if model.training:  # the count TRL logs as num_tokens: real tokens, padding excluded
@@ -192,8 +191,8 @@ def _cpu_loss(trainer, model, inputs, return_outputs=False, num_items_in_batch=N
     if (not trained_positions_only or not model.training or return_outputs
             or not _plain_head(causal_lm.config)):
         return Trainer.compute_loss(trainer, model, {**inputs, "use_cache": False}, return_outputs, num_items_in_batch)
-    dropped = padding_dropped(causal_lm, inputs) if drop_padding else nullcontext(inputs)
-    with dropped as batch, trainer.accelerator.autocast():  # accelerate's autocast, if on
+    # padding_dropped stands aside unless the training step runs per_conversation_attention (drop_padding=True)
+    with padding_dropped(causal_lm, inputs) as batch, trainer.accelerator.autocast():  # accelerate's autocast, if on
         return trained_positions_loss(causal_lm, batch, num_items_in_batch if trainer.model_accepts_loss_kwargs else None)
 
 
