@@ -239,8 +239,10 @@ def padding_dropped(causal_lm, inputs):
     positions = (keep.cumsum(1) - 1)[keep]
     labels = inputs["labels"][keep].clone()
     labels[positions == 0] = -100  # as in the padded batch: nothing predicts a conversation's first token
+    lengths = keep.sum(1)
+    bounds = [0] + lengths[lengths > 0].cumsum(0).tolist()  # where each conversation starts and ends in the row
     yield {"input_ids": inputs["input_ids"][keep][None], "position_ids": positions[None], "labels": labels[None],
-           "per_conversation": True}
+           "conversation_bounds": bounds}
 
 
 @functools.cache  # registered with transformers once, on first use
@@ -250,16 +252,12 @@ def _per_conversation_attention() -> str:
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
     from transformers.masking_utils import sdpa_mask
 
-    def attention(module, query, key, value, attention_mask, per_conversation=False, **kwargs):
-        """SDPA; over each conversation on its own (where the positions restart at 0) in a `padding_dropped` row."""
-        if not per_conversation:
+    def attention(module, query, key, value, attention_mask, conversation_bounds=None, **kwargs):
+        """SDPA; over each conversation on its own in a `padding_dropped` row (its `conversation_bounds`)."""
+        if conversation_bounds is None:
             return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
-        if kwargs.get("position_ids") is None:
-            raise RuntimeError(f"training.padding_dropped: {type(module).__name__} passes its attention no "
-                               "position_ids; train with use_trained_token_loss_on_cpu(trainer, drop_padding=False)")
-        starts = (kwargs["position_ids"][0] == 0).nonzero().flatten().tolist() + [query.shape[2]]
         pieces = [sdpa_attention_forward(module, query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], None, **kwargs)[0]
-                  for a, b in zip(starts[:-1], starts[1:])]
+                  for a, b in zip(conversation_bounds[:-1], conversation_bounds[1:])]
         return torch.cat(pieces, dim=1), None
 
     AttentionInterface.register("course_per_conversation_sdpa", attention)
@@ -271,7 +269,7 @@ def trained_positions_loss(causal_lm, inputs, num_items_in_batch=None):
     """The causal-LM loss of `inputs` (with `labels`), the output layer run only where a label is set."""
     import torch.nn.functional as F
 
-    body = {k: inputs[k] for k in ("input_ids", "attention_mask", "position_ids", "per_conversation") if k in inputs}
+    body = {k: inputs[k] for k in ("input_ids", "attention_mask", "position_ids", "conversation_bounds") if k in inputs}
     with embedding_gradient_in_one_buffer(causal_lm):
         hidden = causal_lm.get_decoder()(**body, use_cache=False).last_hidden_state
     targets = inputs["labels"][:, 1:]  # position t predicts token t + 1

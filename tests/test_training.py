@@ -415,16 +415,6 @@ def test_the_padding_stays_where_dropping_it_would_change_the_result(offline_mod
     assert kept(batch)
 
 
-def test_a_model_that_gives_its_attention_no_positions_gets_a_clear_error():
-    import torch
-    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-
-    attention = ALL_ATTENTION_FUNCTIONS[training._per_conversation_attention()]
-    query = torch.zeros(1, 2, 5, 4)
-    with pytest.raises(RuntimeError, match="no position_ids.*drop_padding=False"):
-        attention(torch.nn.Module(), query, query, query, None, per_conversation=True)
-
-
 @pytest.mark.parametrize("checkpointing", [False, True])
 def test_the_trainers_step_drops_the_padding_with_the_same_loss_and_gradients(offline_model, tmp_path, checkpointing):
     """Through the course's training step: one attention call per conversation and layer, the padded batch's
