@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .cpu_decoding import fast_decoding
+
 
 def peft_layers(model) -> list:
     """Names of the modules that still carry adapter weights (empty after a clean merge)."""
@@ -62,14 +64,15 @@ def verify_merge(adapter_model, merged_model, tokenizer, prompts, tolerance: flo
 
 
 def generation_speed(model, tokenizer, prompt, new_tokens: int = 32, repeats: int = 3) -> float:
-    """Generated tokens per second for one prompt, greedy, best of `repeats` (after a warm-up)."""
+    """Generated tokens per second for one prompt, greedy, best of `repeats` (after a warm-up), decoded as the
+    course's helpers decode (`cpu_decoding.fast_decoding` on a CPU, for every model alike)."""
     inputs = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, return_tensors="pt",
                                            return_dict=True).to(model.device)
     model.eval()
 
     def once(tokens=new_tokens):
         start = time.perf_counter()
-        with torch.no_grad():
+        with torch.no_grad(), fast_decoding(model):
             model.generate(**inputs, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False,
                            pad_token_id=tokenizer.pad_token_id)
         return time.perf_counter() - start

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from .cpu_decoding import fast_decoding
 from .hardware import detect_hardware
 from .assets import ASSETS, asset_dir, cache_dir
 
@@ -116,7 +117,7 @@ def complete(model, tokenizer, text: str, max_new_tokens: int = 64) -> str:
 
 def _generate(model, tokenizer, inputs, max_new_tokens: int) -> str:
     inputs = inputs.to(model.device)
-    with torch.no_grad():
+    with torch.no_grad(), fast_decoding(model):
         output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                 pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
     new_tokens = output[0, inputs["input_ids"].shape[1]:]

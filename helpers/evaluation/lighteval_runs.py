@@ -1,4 +1,5 @@
 """Running LightEval from Python on the course's local tasks, and reading its results as tables."""
+from contextlib import nullcontext
 from pathlib import Path
 
 TASKS_FILE = Path(__file__).with_name("lighteval_tasks.py")  # also importable as "helpers.evaluation.lighteval_tasks"
@@ -51,6 +52,7 @@ def run_lighteval(tasks: str, model, output_dir, max_samples: int | None = None,
     from lighteval.logging.evaluation_tracker import EvaluationTracker
     from lighteval.pipeline import ParallelismManager, Pipeline, PipelineParameters
 
+    from ..cpu_decoding import fast_decoding
     from .lighteval_compat import session
 
     in_memory = not isinstance(model, (str, Path))
@@ -67,7 +69,8 @@ def run_lighteval(tasks: str, model, output_dir, max_samples: int | None = None,
                                       chat_template=uses_chat_template(tasks)),
             model=model if in_memory else None,  # LightEval wraps a model in memory with the config's tokenizer
         )
-        pipeline.evaluate()
+        with fast_decoding(model) if in_memory else nullcontext():
+            pipeline.evaluate()
         pipeline.save_and_push_results()
     return pipeline
 

@@ -5,6 +5,8 @@ import string
 
 import torch
 
+from ..cpu_decoding import fast_decoding
+
 
 def prompt_of(conversation) -> list:
     """The conversation up to (not including) its last assistant reply: what the model is asked."""
@@ -96,7 +98,7 @@ def _generate_ids(model, tokenizer, texts, max_new_tokens: int, batch_size: int)
             batch = order[start:start + batch_size]
             inputs = tokenizer([texts[i] for i in batch], return_tensors="pt", padding=True,
                                add_special_tokens=False).to(model.device)
-            with torch.no_grad():
+            with torch.no_grad(), fast_decoding(model):
                 output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                         pad_token_id=tokenizer.pad_token_id)
             new_ids.update(zip(batch, output[:, inputs["input_ids"].shape[1]:].cpu()))

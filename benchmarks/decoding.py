@@ -1,0 +1,83 @@
+"""Greedy decoding on this CPU with each layer's stock product and with `cpu_decoding.fast_decoding`.
+
+    .venv/bin/python benchmarks/decoding.py [--tokens 32] [--out benchmarks/results]
+
+For the course's two offline models (SmolLM2-135M-Instruct and the Gemma-3-270M base) and the batch sizes
+the lessons generate at (1: a single chat; 7: lesson 05's GSM8K + HumanEval batch; 16: the held-out scoring),
+generates a fixed number of new tokens from held-out prompts, stock and fast alternately, best of two each, and
+checks both give the same tokens. Prints a Markdown table and writes it under --out as
+`decoding-<machine kind>.md`. About 3 minutes on a 2-core CPU.
+"""
+import argparse
+import time
+from contextlib import nullcontext
+from datetime import datetime
+from pathlib import Path
+
+import torch
+
+import helpers
+from helpers import evaluation
+from helpers.cpu_decoding import fast_decoding
+
+
+def generate(model, inputs, tokens: int, fast: bool):
+    """(seconds, new token ids) of one greedy generation of exactly `tokens` new tokens."""
+    start = time.perf_counter()
+    with torch.no_grad(), fast_decoding(model) if fast else nullcontext():
+        output = model.generate(**inputs, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False)
+    return time.perf_counter() - start, output[:, inputs["input_ids"].shape[1]:]
+
+
+def rows_for(source: str, prompts: list, batches: tuple, tokens: int) -> list:
+    model, tokenizer = helpers.load_model(source)
+    model.eval()
+    tokenizer.padding_side = "left"
+    rows = []
+    for batch in batches:
+        texts = [evaluation.chat_prompt(p) for p in prompts[:batch]]  # SmolLM2's template: the base model has none
+        inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        generate(model, inputs, 2, fast=False)  # warm-up
+        times, ids = {False: [], True: []}, {}
+        for _ in range(2):
+            for fast in (False, True):
+                seconds, ids[fast] = generate(model, inputs, tokens, fast)
+                times[fast].append(seconds)
+        stock, fast = min(times[False]), min(times[True])
+        rows.append({"model": source, "batch": batch, "stock_s": stock, "fast_s": fast,
+                     "same_tokens": torch.equal(ids[False], ids[True])})
+        print(f"{source}, batch {batch}: stock {stock:.2f} s, fast {fast:.2f} s", flush=True)
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tokens", type=int, default=32, help="new tokens per generation")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = parser.parse_args()
+    from helpers.hardware import detect_hardware, machine_kind
+
+    questions = evaluation.held_out_questions(helpers.load_chat_dataset()["test"], 16)
+    prompts = [evaluation.prompt_of(q["messages"]) for q in questions]
+    rows = [row for source in ("offline", "offline-base") for row in rows_for(source, prompts, (1, 7, 16), args.tokens)]
+    kind, hardware = machine_kind(), detect_hardware()
+    lines = [f"# Decoding: stock vs `cpu_decoding.fast_decoding`, on {kind}", "",
+             f"- {hardware.name}, {hardware.cpu_cores} cores, {datetime.now():%Y-%m-%d}; {args.tokens} new tokens per "
+             f"generation (prefill included), best of 2", "",
+             "| model | batch | stock (s) | fast (s) | speed-up | stock tokens/s | fast tokens/s | same tokens |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        generated = r["batch"] * args.tokens
+        lines.append(f"| {r['model']} | {r['batch']} | {r['stock_s']:.2f} | {r['fast_s']:.2f} | "
+                     f"{r['stock_s'] / r['fast_s']:.2f}x | {generated / r['stock_s']:.0f} | {generated / r['fast_s']:.0f} | "
+                     f"{'yes' if r['same_tokens'] else 'NO'} |")
+    table = "\n".join(lines) + "\n"
+    print(table)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"decoding-{kind}.md").write_text(table)
+    print(f"written: {out / f'decoding-{kind}.md'}")
+
+
+if __name__ == "__main__":
+    main()

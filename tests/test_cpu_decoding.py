@@ -1,0 +1,112 @@
+"""cpu_decoding.fast_decoding: the same logits and greedy replies, on the real offline model; only decoding steps
+take the fast path, and every layer gets its own forward back."""
+import copy
+from unittest import mock
+
+import pytest
+import torch
+from peft import LoraConfig, get_peft_model
+
+import helpers
+from helpers import evaluation
+from helpers.cpu_decoding import MAX_ROWS, fast_decoding
+
+
+@pytest.fixture(scope="module")
+def held_out_prompts():
+    questions = evaluation.held_out_questions(helpers.load_chat_dataset()["test"], 16)
+    return [evaluation.prompt_of(q["messages"]) for q in questions]
+
+
+def _linear_calls(block):
+    """How many times F.linear ran inside `block()`, and its result."""
+    with mock.patch("torch.nn.functional.linear", wraps=torch.nn.functional.linear) as linear:
+        result = block()
+    return linear.call_count, result
+
+
+@pytest.mark.parametrize("rows", [1, 2, 7, 16])
+def test_a_decoding_step_gives_the_same_logits_without_the_stock_product(offline_model, rows):
+    model, _ = offline_model
+    torch.manual_seed(0)
+    hidden = torch.randn(rows, 1, model.config.hidden_size)
+    layers = [model.lm_head, model.model.layers[0].mlp.up_proj, model.model.layers[0].mlp.down_proj]
+    for layer in layers:
+        x = hidden if layer.in_features == hidden.shape[-1] else torch.randn(rows, 1, layer.in_features)
+        with torch.no_grad():
+            expected = layer(x)
+            with fast_decoding(model):
+                calls, got = _linear_calls(lambda: layer(x))
+        assert calls == 0, "the fast path did not run"
+        assert got.shape == expected.shape and got.is_contiguous()
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)  # fp32 rounding: another summation order
+
+
+def test_greedy_replies_are_the_same_word_for_word(offline_model, held_out_prompts):
+    model, tokenizer = offline_model
+    for batch_size in (16, 7, 1):  # one step's rows: even, odd, one
+        prompts = held_out_prompts[:batch_size] if batch_size > 1 else held_out_prompts[:2]
+        with mock.patch("helpers.evaluation.replies.fast_decoding", side_effect=lambda m: _nothing(m)):
+            stock = evaluation.generate_replies(model, tokenizer, prompts, max_new_tokens=24, batch_size=batch_size)
+        fast = evaluation.generate_replies(model, tokenizer, prompts, max_new_tokens=24, batch_size=batch_size)
+        assert fast == stock
+
+
+def _nothing(model):
+    from contextlib import nullcontext
+    return nullcontext(model)
+
+
+def test_an_adapters_base_layers_take_the_fast_path_and_give_the_same_logits(offline_model):
+    model, tokenizer = offline_model
+    torch.manual_seed(0)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM")
+    peft_model = get_peft_model(copy.deepcopy(model), config).eval()
+    inputs = tokenizer(["The capital of France is", "Two and two make"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        cache = peft_model(**inputs, use_cache=True).past_key_values
+        step = {"input_ids": torch.tensor([[11], [12]]), "past_key_values": cache,
+                "attention_mask": torch.cat([inputs["attention_mask"], torch.ones(2, 1, dtype=torch.long)], 1)}
+        expected = peft_model(**copy.deepcopy(step)).logits
+        with fast_decoding(peft_model):
+            calls, got = _linear_calls(lambda: peft_model(**copy.deepcopy(step)).logits)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)  # fp32 rounding: another summation order
+    assert calls == 0
+
+
+@pytest.mark.parametrize("case", ["gradient", "many rows", "autocast", "bf16 weights"])
+def test_anything_but_a_few_fp32_rows_without_gradient_runs_the_layers_own_product(case):
+    layer = torch.nn.Linear(8, 32, dtype=torch.bfloat16 if case == "bf16 weights" else torch.float32)
+    model = torch.nn.Sequential(layer)
+    rows = MAX_ROWS + 1 if case == "many rows" else 3
+    x = torch.randn(rows, 8, dtype=layer.weight.dtype)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=case == "autocast")
+    with torch.set_grad_enabled(case == "gradient"), autocast, fast_decoding(model):
+        calls, got = _linear_calls(lambda: model(x))
+    assert calls == 1
+    with torch.set_grad_enabled(case == "gradient"), autocast:
+        assert torch.equal(got, layer(x))
+
+
+def test_every_layer_gets_its_own_forward_back_even_after_an_error():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    with pytest.raises(RuntimeError, match="inside"):
+        with fast_decoding(model):
+            assert all("forward" in vars(m) for m in model if isinstance(m, torch.nn.Linear))
+            with fast_decoding(model):  # nested: the inner block leaves the outer one's in place
+                pass
+            assert all("forward" in vars(m) for m in model if isinstance(m, torch.nn.Linear))
+            raise RuntimeError("inside")
+    assert not any("forward" in vars(m) for m in model)
+
+
+def test_a_layer_with_a_bias_adds_it():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 32))
+    x = torch.randn(3, 8)
+    with torch.no_grad():
+        expected = model(x)
+        with fast_decoding(model):
+            calls, got = _linear_calls(lambda: model(x))
+    assert calls == 0
+    torch.testing.assert_close(got, expected)
