@@ -97,3 +97,14 @@ def test_the_avx2_stand_ins_figures_are_computed_from_its_results():
     totals = {kind: course_times.total_seconds(rows.values())
               for kind, (_, rows) in course_times.measured(RESULTS).items()}
     assert f"The whole course on that stand-in: {totals['cpu-avx2-emulated'] / 60:.1f} minutes" in text
+
+
+def test_the_decoding_speed_ups_the_readme_quotes_are_the_benchmarks():
+    text = re.sub(r"\s+", " ", README)
+    for kind in ("cpu-avx2-emulated", "cpu-avx512-bf16"):
+        data = json.loads((RESULTS / f"decoding-{kind}.json").read_text())
+        assert all(row["same_tokens"] for row in data["rows"]), f"decoding-{kind}.json: a fast reply differs"
+        speed_up = {(row["model"], row["batch"]): row["stock_s"] / row["fast_s"] for row in data["rows"]}
+        figures = ", ".join(f"{name} " + " / ".join(f"{speed_up[source, batch]:.2f}x" for batch in (1, 7, 16))
+                            for name, source in (("SmolLM2", "offline"), ("Gemma 3", "offline-base")))
+        assert f"decoding-{kind}.md`: {figures}" in text, figures
