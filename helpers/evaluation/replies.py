@@ -94,14 +94,14 @@ def _generate_ids(model, tokenizer, texts, max_new_tokens: int, batch_size: int)
     was_training, new_ids = model.training, {}
     model.eval()
     try:
-        for start in tqdm(range(0, len(order), batch_size), desc="generating", leave=False):
-            batch = order[start:start + batch_size]
-            inputs = tokenizer([texts[i] for i in batch], return_tensors="pt", padding=True,
-                               add_special_tokens=False).to(model.device)
-            with torch.no_grad(), fast_decoding(model):
+        with torch.no_grad(), fast_decoding(model):  # the layers switched once, not per batch
+            for start in tqdm(range(0, len(order), batch_size), desc="generating", leave=False):
+                batch = order[start:start + batch_size]
+                inputs = tokenizer([texts[i] for i in batch], return_tensors="pt", padding=True,
+                                   add_special_tokens=False).to(model.device)
                 output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                         pad_token_id=tokenizer.pad_token_id)
-            new_ids.update(zip(batch, output[:, inputs["input_ids"].shape[1]:].cpu()))
+                new_ids.update(zip(batch, output[:, inputs["input_ids"].shape[1]:].cpu()))
     finally:
         tokenizer.padding_side = side
         model.train(was_training)
