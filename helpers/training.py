@@ -223,7 +223,8 @@ def padding_dropped(causal_lm, inputs):
     A padded batch computes every pad position through every layer (lesson 02's packing table shows a batch's
     padding share). Here the conversations are laid end to end, positions restart at each one (so the rotary
     positions are the ones each had), the first token of each is never a target, and attention runs per
-    conversation (torch's SDPA, causal). Same loss and gradients up to float rounding (tests/test_training.py);
+    conversation (torch's SDPA, causal, in fp32 even under bf16 autocast: on a CPU the same attention's bf16
+    backward took twice as long). Same loss and gradients up to float rounding (tests/test_training.py);
     benchmarks/training_speed.py compares it with the pad positions computed. It stands aside for batches
     without padding (packed ones), outside `per_conversation_attention` (a model whose attention is not SDPA)
     and for a conversation longer than a sliding attention window.
@@ -256,9 +257,13 @@ def _per_conversation_attention() -> str:
         """SDPA; over each conversation on its own in a `padding_dropped` row (its `conversation_bounds`)."""
         if conversation_bounds is None:
             return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
-        pieces = [sdpa_attention_forward(module, query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], None, **kwargs)[0]
-                  for a, b in zip(conversation_bounds[:-1], conversation_bounds[1:])]
-        return torch.cat(pieces, dim=1), None
+        dtype = value.dtype  # under bf16 autocast: bf16, what the next layer expects back
+        with torch.autocast("cpu", enabled=False):  # fp32: torch's CPU kernel runs a bf16 backward about 2x slower
+            query, key, value = query.float(), key.float(), value.float()
+            pieces = [sdpa_attention_forward(module, query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], None,
+                                             **kwargs)[0]
+                      for a, b in zip(conversation_bounds[:-1], conversation_bounds[1:])]
+        return torch.cat(pieces, dim=1).to(dtype), None
 
     AttentionInterface.register("course_per_conversation_sdpa", attention)
     AttentionMaskInterface.register("course_per_conversation_sdpa", sdpa_mask)  # every other batch: SDPA's own masks

@@ -394,6 +394,41 @@ def test_dropping_the_padding_changes_neither_the_loss_nor_the_gradients(offline
         assert torch.allclose(expected, got, rtol=1e-3, atol=1e-6), (expected - got).abs().max()
 
 
+def test_under_bf16_autocast_each_conversation_attends_in_fp32(offline_model, tmp_path, monkeypatch):
+    """On a CPU with bf16 units the course trains under bf16 autocast, where SDPA would run in bf16 (its backward
+    about 2x slower there); the per-conversation attention runs it in fp32 and hands bf16 back. The loss and the
+    gradients stay as close to an fp32 step's as the stock bf16 step's are."""
+    import torch
+    import torch.nn.functional as F
+
+    import helpers
+
+    batch = _sft_batch(offline_model, tmp_path)
+    model = helpers.load_model("offline")[0]
+    model.train()
+    trained = [model.model.layers[3].self_attn.q_proj.weight, model.model.layers[20].mlp.down_proj.weight]
+    seen, sdpa = [], F.scaled_dot_product_attention
+
+    def recorded(query, key, value, *args, **kwargs):
+        out = sdpa(query, key, value, *args, **kwargs)
+        seen.append((query.dtype, key.dtype, value.dtype, torch.is_autocast_enabled("cpu"), out.requires_grad))
+        return out
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", recorded)
+    reference_loss, reference_grads = _loss_and_gradients(model, batch, trained)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        stock_loss, stock_grads = _loss_and_gradients(model, batch, trained)
+    assert seen[-1][3]  # the stock attention ran under autocast (so its kernel ran in bf16)
+    seen.clear()
+    with training.per_conversation_attention(model), training.padding_dropped(model, batch) as row, \
+            torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, grads = _loss_and_gradients(model, row, trained)
+    assert seen and set(seen) == {(torch.float32, torch.float32, torch.float32, False, True)}
+    assert abs(loss - reference_loss) <= abs(stock_loss - reference_loss) + 2e-3 * reference_loss
+    for reference, stock, got in zip(reference_grads, stock_grads, grads):
+        assert (got - reference).norm() <= 1.1 * (stock - reference).norm() + 1e-3 * reference.norm()
+
+
 def test_the_padding_stays_where_dropping_it_would_change_the_result(offline_model, tmp_path):
     import helpers
 
