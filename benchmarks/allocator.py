@@ -1,5 +1,5 @@
 """Seconds per training step with glibc's default allocator and with 2 MB pages (`glibc.malloc.hugetlb=1`,
-which the Makefile exports), each with the stock embedding backward (a fresh zeroed gradient the size of
+which the Makefile exports, with the heap kept between steps), each with the stock embedding backward (a fresh zeroed gradient the size of
 the embedding every step) and with the course's one reused buffer (`training.embedding_gradient_in_one_buffer`),
 and with the stock output layer (whose weight gradient autograd adds the embedding's to out of place, into a
 new weight-sized tensor) or the course's (`training.output_layer`, added in place), for the lessons' two full
@@ -22,10 +22,14 @@ from helpers.measure import in_fresh_process
 # name -> (GLIBC_TUNABLES, whether the embedding's gradient goes into the course's one buffer, whether the
 # output layer is the course's)
 PAGES = "glibc.malloc.hugetlb=1"
+# blocks up to 32 MB (glibc's limit) from the heap, and the heap never handed back to the system between steps
+HEAP_KEPT = ":glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296"
 SETTINGS = {"glibc default": (None, False, False), "2 MB pages (hugetlb=1)": (PAGES, False, False),
             "glibc default + one gradient buffer": (None, True, False),
             "2 MB pages + one gradient buffer": (PAGES, True, False),
-            "2 MB pages + one gradient buffer + own output-layer gradient (the course's)": (PAGES, True, True)}
+            "2 MB pages + one gradient buffer + own output-layer gradient": (PAGES, True, True),
+            "2 MB pages, heap kept + one gradient buffer + own output-layer gradient (the course's)":
+                (PAGES + HEAP_KEPT, True, True)}
 
 
 def one_run(model: str, steps: int, gradient_buffer: bool = True, own_output_gradient: bool = True) -> tuple:

@@ -236,11 +236,43 @@ print(sum(int(line.split()[1]) for line in open("/proc/self/smaps_rollup") if li
 
 
 def test_make_backs_every_process_it_starts_with_2mb_pages_and_keeps_the_learners_tunables():
-    assert make_sees(None) == "glibc.malloc.hugetlb=1"
-    assert make_sees("glibc.malloc.trim_threshold=0") == "glibc.malloc.trim_threshold=0:glibc.malloc.hugetlb=1"
+    course = "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296"
+    assert make_sees(None) == course
+    assert make_sees("glibc.malloc.trim_threshold=0") == course + ":glibc.malloc.trim_threshold=0"  # theirs wins
     thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")  # Linux only
     if not thp.exists() or "[never]" in thp.read_text() or glibc_version() < (2, 35):
         return  # the setting is ignored there, and harmless: nothing more to check on this machine
     used = subprocess.run([sys.executable, "-c", HUGE_PAGES_USED], capture_output=True, text=True,
                           env={**os.environ, "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"})
     assert int(used.stdout) > 512 * 1024, used  # kB of the 1 GB tensor in 2 MB pages
+
+
+HEAP_KEPT = """
+import ctypes
+libc = ctypes.CDLL(None)
+fields = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")
+libc.mallinfo2.restype = type("Mallinfo2", (ctypes.Structure,), {"_fields_": [(f, ctypes.c_size_t) for f in fields]})
+libc.malloc.restype = ctypes.c_void_p
+mapped = libc.mallinfo2().hblks  # blocks glibc took straight from the system with mmap
+block = libc.malloc(30 * 2**20)  # a bf16 copy of lesson 02's output layer is 27 MB
+ctypes.memset(block, 1, 30 * 2**20)
+mapped = libc.mallinfo2().hblks - mapped
+libc.free(ctypes.c_void_p(block))
+print(mapped, libc.mallinfo2().arena // 2**20)  # the heap's size (MB) once the block is freed
+"""
+
+
+def test_makes_heap_keeps_blocks_up_to_32mb_for_the_next_step():
+    if glibc_version() < (2, 35):
+        return  # older glibc (and macOS) ignore the tunables: nothing to check on this machine
+
+    def after_a_freed_30mb_block(tunables):
+        env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"} | (
+            {"GLIBC_TUNABLES": tunables} if tunables else {})
+        shown = subprocess.run([sys.executable, "-c", HEAP_KEPT], capture_output=True, text=True, env=env)
+        assert shown.returncode == 0, shown.stderr
+        return tuple(int(x) for x in shown.stdout.split())
+
+    mapped, heap_mb = after_a_freed_30mb_block(make_sees(None))
+    assert mapped == 0 and heap_mb >= 30  # from the heap, and still there to reuse
+    assert after_a_freed_30mb_block(None)[0] == 1  # glibc's default: its own mapping, handed back when freed
