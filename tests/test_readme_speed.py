@@ -48,7 +48,7 @@ def test_the_avx512_bf16_sections_figures_are_computed_from_the_results():
     amx_gain = row(amx, "course default")["tokens_per_second"] / row(amx, "course, but fp32")["tokens_per_second"]
     assert f"buys {course['tokens_per_second'] / fp32['tokens_per_second']:.1f}x over fp32 on these units, not AMX's {amx_gain:.1f}x" in text
     padded = row(here, "course, but pad positions computed")
-    assert f"buys {course['tokens_per_second'] / padded['tokens_per_second']:.2f}x on these 5 steps " \
+    assert f"buys {course['tokens_per_second'] / padded['tokens_per_second']:.2f}x on these 10 steps " \
            f"({course['tokens_per_second']:.0f} against {padded['tokens_per_second']:.0f} tokens/s" in text
     assert packed["tokens_per_second"] < course["tokens_per_second"]
     assert f"slower per token than the padding-dropped batches ({packed['tokens_per_second']:.0f})" in text
