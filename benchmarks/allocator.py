@@ -11,7 +11,7 @@ Each run trains in a fresh process (the setting is read when a process starts): 
 (Gemma-3-270M with the instruct model's template, whose 262k-row embedding gets a dense gradient every step)
 and lesson 02's SFT of SmolLM2-135M-Instruct, the cpu profile's batch, max_length 256, assistant-only loss.
 Reports the mean time of steps 2..N and the process's peak memory; the settings alternate, so a slower spell
-of a shared machine hits each. About 17 minutes with bf16 units and the defaults. The settings change where
+of a shared machine hits each. About 25 minutes with bf16 units and the defaults (6 settings). The settings change where
 memory comes from, not a single number the model computes (the buffer and the output layer:
 tests/test_training.py).
 """
