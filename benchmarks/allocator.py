@@ -1,9 +1,9 @@
-"""Seconds per training step with glibc's default allocator and with 2 MB pages (`glibc.malloc.hugetlb=1`,
-which the Makefile exports, with the heap kept between steps), each with the stock embedding backward (a fresh zeroed gradient the size of
-the embedding every step) and with the course's one reused buffer (`training.embedding_gradient_in_one_buffer`),
-and with the stock output layer (whose weight gradient autograd adds the embedding's to out of place, into a
-new weight-sized tensor) or the course's (`training.output_layer`, added in place), for the lessons' two full
-fine-tunes.
+"""Seconds per training step with glibc's default allocator, with 2 MB pages (`glibc.malloc.hugetlb=1`) and
+with 2 MB pages and the heap kept between steps (what the Makefile exports), each with the stock embedding
+backward (a fresh zeroed gradient the size of the embedding every step) and with the course's one reused
+buffer (`training.embedding_gradient_in_one_buffer`), and with the stock output layer (whose weight gradient
+autograd adds the embedding's to out of place, into a new weight-sized tensor) or the course's
+(`training.output_layer`, added in place), for the lessons' two full fine-tunes.
 
     .venv/bin/python benchmarks/allocator.py [--steps 10] [--repeats 2] [--only TEXT]
 
@@ -11,8 +11,8 @@ Each run trains in a fresh process (the setting is read when a process starts): 
 (Gemma-3-270M with the instruct model's template, whose 262k-row embedding gets a dense gradient every step)
 and lesson 02's SFT of SmolLM2-135M-Instruct, the cpu profile's batch, max_length 256, assistant-only loss.
 Reports the mean time of steps 2..N and the process's peak memory; the settings alternate, so a slower spell
-of a shared machine hits each. About 25 minutes with bf16 units and the defaults (6 settings). The settings change where
-memory comes from, not a single number the model computes (the buffer and the output layer:
+of a shared machine hits each. About 25 minutes with bf16 units and the defaults (6 settings). The settings
+change where memory comes from, not a single number the model computes (the buffer and the output layer:
 tests/test_training.py).
 """
 import argparse
