@@ -1,50 +1,76 @@
-"""Greedy decoding on a CPU: each layer's product for a few rows, in the orientation MKL runs fast.
+"""Greedy decoding on a CPU: each layer's product in the form the CPU libraries run fast.
 
 At every generated token each linear layer multiplies a handful of rows (one per sequence in the
 batch) by its whole weight, and the weights (540 MB for SmolLM2 in fp32, with a 113 MB output layer;
 1.1 GB for Gemma 3, whose output layer alone is 671 MB) come from memory, not the cache.
 `torch.nn.functional.linear` hands the product to MKL as `x @ W.T`, which for a few rows reads the
-weight several times over; the same product written `(W @ x.T).T` reads it about once, and an odd
-row count gets a zero row added (MKL's one-column product is its slow one). `benchmarks/decoding.py`
-measures the time; the logits agree to fp32 rounding and greedy replies are the same
-(tests/test_cpu_decoding.py).
+weight several times over. For up to 4 rows the same product written `(W @ x.T).T` reads it about
+once (an odd row count gets a zero row added: MKL's one-column product is its slow one). From 5 rows,
+decoding steps and a prompt's prefill alike, oneDNN's product on a copy of the weight in its own
+blocked layout is faster still. That copy is made once per block, at the first product that uses
+it, and dropped when the block ends. `benchmarks/decoding.py` measures the time; the logits agree to
+fp32 rounding and greedy replies are the same (tests/test_cpu_decoding.py).
 """
 import types
 from contextlib import contextmanager
 
 import torch
 
-MAX_ROWS = 128  # measured faster up to here (SmolLM2 and Gemma 3 shapes, fp32, with and without AVX-512)
+MAX_ROWS = 128  # (W @ x.T).T measured faster than x @ W.T up to here (without oneDNN; SmolLM2 and Gemma 3 shapes)
+PACKED_FROM_ROWS = 5  # fewer rows: (W @ x.T).T was as fast or faster (SmolLM2's layers, AVX2 and AVX-512)
+PACKED_FOR_ROWS = 16  # the row count oneDNN lays the weight out for: the lessons' usual batch (2,000 rows: no faster)
 
 
 @contextmanager
 def fast_decoding(model):
-    """Inside the block, `model`'s linear layers multiply a few rows the fast way on a CPU.
+    """Inside the block, `model`'s linear layers multiply the fast way on a CPU (with oneDNN, at the cost
+    of a second copy of their weights while the block runs: 0.5 GB for SmolLM2, 1.1 GB for Gemma 3).
 
-    It applies only where it changes nothing but the time: no gradient, fp32, CPU, at most MAX_ROWS rows
-    (a decoding step; a prompt's prefill has more); everything else runs each layer's own forward.
-    Layers another library hooked (a forward of their own) are left alone.
+    It applies only where it changes nothing but the time: no gradient, fp32, CPU, no autocast;
+    everything else runs each layer's own forward, as does a prefill where torch has no oneDNN.
+    Layers another library hooked (a forward of their own) are left alone. A weight changed inside
+    the block is multiplied as it is now: its oneDNN copy is made again.
     """
     layers = [m for m in model.modules() if type(m) is torch.nn.Linear and "forward" not in vars(m)]
     for layer in layers:
-        layer.forward = types.MethodType(_few_rows_forward, layer)
+        layer.forward = types.MethodType(_fast_forward, layer)
     try:
         yield model
     finally:
         for layer in layers:
             del layer.forward
+            vars(layer).pop("_onednn_weight", None)
 
 
-def _few_rows_forward(layer, hidden):
+def _fast_forward(layer, hidden):
     rows = hidden.numel() // hidden.shape[-1]
-    if (torch.is_grad_enabled() or rows > MAX_ROWS or hidden.device.type != "cpu"
-            or hidden.dtype != torch.float32 or layer.weight.dtype != torch.float32
-            or torch.is_autocast_enabled("cpu")):
+    if (torch.is_grad_enabled() or hidden.device.type != "cpu" or hidden.dtype != torch.float32
+            or layer.weight.dtype != torch.float32 or torch.is_autocast_enabled("cpu")):
         return torch.nn.functional.linear(hidden, layer.weight, layer.bias)
     flat = hidden.reshape(rows, hidden.shape[-1])
+    packed = _onednn_weight(layer) if rows >= PACKED_FROM_ROWS else None
+    if packed is not None:
+        out = torch.ops.mkldnn._linear_pointwise(flat, packed, layer.bias, "none", [], "")
+        return out.reshape(*hidden.shape[:-1], layer.out_features)
+    if rows > MAX_ROWS:
+        return torch.nn.functional.linear(hidden, layer.weight, layer.bias)
     if rows % 2:
         flat = torch.cat([flat, flat.new_zeros(1, flat.shape[1])])
     out = (layer.weight @ flat.t()).t()[:rows]
     if layer.bias is not None:
         out = out + layer.bias
     return out.contiguous().reshape(*hidden.shape[:-1], layer.out_features)
+
+
+def _onednn_weight(layer):
+    """The layer's weight in oneDNN's layout, made at first use in this block and again after the weight
+    changed; None where this torch has no oneDNN (the caller then uses MKL)."""
+    weight = layer.weight
+    made_from, packed = vars(layer).get("_onednn_weight", (None, None))
+    if made_from == (id(weight), weight.data_ptr(), weight._version):
+        return packed
+    if not torch.backends.mkldnn.is_available():
+        return None
+    packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), PACKED_FOR_ROWS)
+    vars(layer)["_onednn_weight"] = ((id(weight), weight.data_ptr(), weight._version), packed)
+    return packed

@@ -1,5 +1,5 @@
-"""cpu_decoding.fast_decoding: the same logits and greedy replies, on the real offline model; only decoding steps
-take the fast path, and every layer gets its own forward back."""
+"""cpu_decoding.fast_decoding: the same logits and greedy replies, on the real offline model; only fp32 products
+without gradient take the fast paths, and every layer gets its own forward back."""
 import copy
 from contextlib import nullcontext
 from unittest import mock
@@ -10,7 +10,7 @@ from peft import LoraConfig, get_peft_model
 
 import helpers
 from helpers import evaluation
-from helpers.cpu_decoding import MAX_ROWS, fast_decoding
+from helpers.cpu_decoding import MAX_ROWS, PACKED_FROM_ROWS, fast_decoding
 
 
 @pytest.fixture(scope="module")
@@ -26,19 +26,21 @@ def _linear_calls(block):
     return linear.call_count, result
 
 
-@pytest.mark.parametrize("rows", [1, 2, 7, 16])
-def test_a_decoding_step_gives_the_same_logits_without_the_stock_product(offline_model, rows):
+@pytest.mark.parametrize("onednn", [True, False], ids=["oneDNN", "no oneDNN"])
+@pytest.mark.parametrize("rows", [1, 2, 7, 16, 300])  # decoding steps, and a prompt's prefill
+def test_a_product_gives_the_same_logits_without_the_stock_product(offline_model, rows, onednn):
     model, _ = offline_model
     torch.manual_seed(0)
     hidden = torch.randn(rows, 1, model.config.hidden_size)
     layers = [model.lm_head, model.model.layers[0].mlp.up_proj, model.model.layers[0].mlp.down_proj]
     for layer in layers:
         x = hidden if layer.in_features == hidden.shape[-1] else torch.randn(rows, 1, layer.in_features)
-        with torch.no_grad():
+        with torch.no_grad(), mock.patch("torch.backends.mkldnn.is_available", return_value=onednn):
             expected = layer(x)
             with fast_decoding(model):
                 calls, got = _linear_calls(lambda: layer(x))
-        assert calls == 0, "the fast path did not run"
+        stock_product = rows > MAX_ROWS and not onednn  # a prefill without oneDNN: the layer's own product
+        assert calls == stock_product, "the fast path did not run"
         assert got.shape == expected.shape and got.is_contiguous()
         torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)  # fp32 rounding: another summation order
 
@@ -70,11 +72,11 @@ def test_an_adapters_base_layers_take_the_fast_path_and_give_the_same_logits(off
     assert calls == 0
 
 
-@pytest.mark.parametrize("case", ["gradient", "many rows", "autocast", "bf16 weights"])
-def test_anything_but_a_few_fp32_rows_without_gradient_runs_the_layers_own_product(case):
+@pytest.mark.parametrize("case", ["gradient", "autocast", "bf16 weights"])
+def test_anything_but_fp32_rows_without_gradient_runs_the_layers_own_product(case):
     layer = torch.nn.Linear(8, 32, dtype=torch.bfloat16 if case == "bf16 weights" else torch.float32)
     model = torch.nn.Sequential(layer)
-    rows = MAX_ROWS + 1 if case == "many rows" else 3
+    rows = 3
     x = torch.randn(rows, 8, dtype=layer.weight.dtype)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=case == "autocast")
     with torch.set_grad_enabled(case == "gradient"), autocast, fast_decoding(model):
@@ -106,3 +108,18 @@ def test_a_layer_with_a_bias_adds_it():
             calls, got = _linear_calls(lambda: model(x))
     assert calls == 0
     torch.testing.assert_close(got, expected)
+
+
+def test_a_weight_changed_inside_the_block_is_multiplied_as_it_is_now():
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(8, 32)
+    x = torch.randn(PACKED_FROM_ROWS, 8)  # enough rows for oneDNN's copy of the weight
+    with torch.no_grad(), fast_decoding(layer):
+        before = layer(x)
+        layer.weight.mul_(2)  # in place: the copy made for the first product is out of date
+        after = layer(x)
+        layer.weight = torch.nn.Parameter(torch.ones(32, 8))  # a new tensor
+        replaced = layer(x)
+    torch.testing.assert_close(after - layer.bias, 2 * (before - layer.bias))
+    torch.testing.assert_close(replaced, x @ torch.ones(8, 32) + layer.bias)
+    assert "_onednn_weight" not in vars(layer), "the copy outlived the block"
