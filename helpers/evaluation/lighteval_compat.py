@@ -114,17 +114,20 @@ def _score_choices_on_a_shared_prompt():
         from lighteval.data import LoglikelihoodDataset
         from tqdm.auto import tqdm
 
+        from ..cpu_decoding import fast_decoding
+
         dataset = LoglikelihoodDataset(requests=docs, num_dataset_splits=1)
         responses = []
-        for split in dataset.splits_iterator():
-            for doc in tqdm(split, desc="scoring choices", leave=False, disable=self.disable_tqdm):
-                contexts, continuations = self.tok_encode_pair(self.prompt_manager.prepare_prompt(doc), doc.choices,
-                                                               pairwise=True)
-                fits = max(len(contexts[0]) + len(c) for c in continuations) <= self.max_length
-                if fits and all(c == contexts[0] for c in contexts):
-                    responses.append(score_choices(self.model, contexts[0], continuations))
-                else:  # a prompt LightEval would cut, or one tokenized differently per choice
-                    responses += loglikelihood_tokens(self, [doc])
+        with fast_decoding(self.model):  # also for a model LightEval loaded from its folder
+            for split in dataset.splits_iterator():
+                for doc in tqdm(split, desc="scoring choices", leave=False, disable=self.disable_tqdm):
+                    contexts, continuations = self.tok_encode_pair(self.prompt_manager.prepare_prompt(doc),
+                                                                   doc.choices, pairwise=True)
+                    fits = max(len(contexts[0]) + len(c) for c in continuations) <= self.max_length
+                    if fits and all(c == contexts[0] for c in contexts):
+                        responses.append(score_choices(self.model, contexts[0], continuations))
+                    else:  # a prompt LightEval would cut, or one tokenized differently per choice
+                        responses += loglikelihood_tokens(self, [doc])
         return dataset.get_original_order(responses)
 
     TransformersModel._loglikelihood_tokens = shared_prompt_loglikelihood

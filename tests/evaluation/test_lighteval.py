@@ -174,7 +174,7 @@ def test_another_lighteval_release_warns_and_skips_a_patch_whose_target_is_gone(
 
 def test_scoring_choices_on_a_shared_prompt_gives_lightevals_own_answers(monkeypatch):
     """The shim's speed-up: one pass over the prompt, then the choices on its cache, instead of one
-    full pass per choice; the same log-probabilities (to float rounding) and the same greedy flags,
+    full pass per choice, with cpu_decoding's products; the same log-probabilities (to float rounding) and the same greedy flags,
     on letter choices (one token each), cloze choices and TruthfulQA's (several tokens, 4-13 of them)."""
     import torch
     from lighteval.models.transformers.transformers_model import TransformersModel
@@ -191,9 +191,11 @@ def test_scoring_choices_on_a_shared_prompt_gives_lightevals_own_answers(monkeyp
         docs = [doc for task in loaded.values() for doc in task.eval_docs()[:4]]
         assert len(docs) == 12 and max(len(d.choices) for d in docs) > 4
         scored, score = [], lighteval_compat.score_choices
-        monkeypatch.setattr(lighteval_compat, "score_choices", lambda *args: scored.append(1) or score(*args))
+        fast_product = lambda m: "forward" in vars(m.lm_head)  # cpu_decoding.fast_decoding's, in place
+        monkeypatch.setattr(lighteval_compat, "score_choices", lambda *args: scored.append(fast_product(args[0])) or score(*args))
         fast = lighteval_model._loglikelihood_tokens(docs)
         assert len(scored) == len(docs), "every question took the shared-prompt path"
+        assert all(scored) and not fast_product(model), "the fast CPU products ran, and only inside the scoring"
         slow = lighteval_model._lighteval_loglikelihood_tokens(docs)
     finally:
         torch.set_grad_enabled(True)  # LightEval's wrapper turns autograd off for the whole process
