@@ -1,12 +1,14 @@
-"""Greedy decoding on this CPU with each layer's stock product and with `cpu_decoding.fast_decoding`.
+"""Greedy decoding on this CPU with each layer's stock product and with `cpu_decoding.fast_decoding`,
+with and without its oneDNN products.
 
     .venv/bin/python benchmarks/decoding.py [--tokens 32] [--out benchmarks/results]
 
 For the course's two offline models (SmolLM2-135M-Instruct and the Gemma-3-270M base) and the batch sizes
 the lessons generate at (1: a single chat; 7: lesson 05's GSM8K + HumanEval batch; 16: the held-out scoring),
-generates a fixed number of new tokens from held-out prompts, stock and fast alternately, best of two each, and
-checks both give the same tokens. Prints a Markdown table and writes it under --out as
-`decoding-<machine kind>.md`, with the raw numbers as .json. About 3 minutes on a 2-core CPU.
+generates a fixed number of new tokens from held-out prompts, stock, fast without oneDNN (`(W @ x.T).T` for up
+to 128 rows, the stock product above) and fast, in turn, best of two each, and checks all give the same tokens.
+Prints a Markdown table and writes it under --out as `decoding-<machine kind>.md`, with the raw numbers as .json.
+About 5 minutes on a 2-core CPU.
 """
 import argparse
 import json
@@ -14,6 +16,7 @@ import time
 from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
+from unittest import mock
 
 import torch
 
@@ -21,11 +24,15 @@ import helpers
 from helpers import evaluation
 from helpers.cpu_decoding import fast_decoding
 
+MODES = ("stock", "no oneDNN", "fast")
 
-def generate(model, inputs, tokens: int, fast: bool):
+
+def generate(model, inputs, tokens: int, mode: str):
     """(seconds, new token ids) of one greedy generation of exactly `tokens` new tokens."""
+    fast = nullcontext() if mode == "stock" else fast_decoding(model)
+    without_onednn = mock.patch("torch.backends.mkldnn.is_available", return_value=False)
     start = time.perf_counter()
-    with torch.no_grad(), fast_decoding(model) if fast else nullcontext():
+    with torch.no_grad(), fast, without_onednn if mode == "no oneDNN" else nullcontext():
         output = model.generate(**inputs, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False)
     return time.perf_counter() - start, output[:, inputs["input_ids"].shape[1]:]
 
@@ -38,16 +45,16 @@ def rows_for(source: str, prompts: list, batches: tuple, tokens: int) -> list:
     for batch in batches:
         texts = [evaluation.chat_prompt(p) for p in prompts[:batch]]  # SmolLM2's template: the base model has none
         inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        generate(model, inputs, 2, fast=False)  # warm-up
-        times, ids = {False: [], True: []}, {}
+        generate(model, inputs, 2, "stock")  # warm-up
+        times, ids = {mode: [] for mode in MODES}, {}
         for _ in range(2):
-            for fast in (False, True):
-                seconds, ids[fast] = generate(model, inputs, tokens, fast)
-                times[fast].append(seconds)
-        stock, fast = min(times[False]), min(times[True])
-        rows.append({"model": source, "batch": batch, "stock_s": stock, "fast_s": fast,
-                     "same_tokens": torch.equal(ids[False], ids[True])})
-        print(f"{source}, batch {batch}: stock {stock:.2f} s, fast {fast:.2f} s", flush=True)
+            for mode in MODES:
+                seconds, ids[mode] = generate(model, inputs, tokens, mode)
+                times[mode].append(seconds)
+        best = {mode: min(times[mode]) for mode in MODES}
+        rows.append({"model": source, "batch": batch, "stock_s": best["stock"], "no_onednn_s": best["no oneDNN"],
+                     "fast_s": best["fast"], "same_tokens": all(torch.equal(ids["stock"], ids[m]) for m in MODES)})
+        print(f"{source}, batch {batch}: " + ", ".join(f"{m} {best[m]:.2f} s" for m in MODES), flush=True)
     return rows
 
 
@@ -65,13 +72,14 @@ def main():
     lines = [f"# Decoding: stock vs `cpu_decoding.fast_decoding`, on {kind}", "",
              f"- {hardware.name}, {hardware.cpu_cores} cores, {datetime.now():%Y-%m-%d}; {args.tokens} new tokens per "
              f"generation (prefill included), best of 2", "",
-             "| model | batch | stock (s) | fast (s) | speed-up | stock tokens/s | fast tokens/s | same tokens |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| model | batch | stock (s) | fast without oneDNN (s) | fast (s) | speed-up without oneDNN | speed-up "
+             "| stock tokens/s | fast tokens/s | same tokens |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         generated = r["batch"] * args.tokens
-        lines.append(f"| {r['model']} | {r['batch']} | {r['stock_s']:.2f} | {r['fast_s']:.2f} | "
-                     f"{r['stock_s'] / r['fast_s']:.2f}x | {generated / r['stock_s']:.0f} | {generated / r['fast_s']:.0f} | "
-                     f"{'yes' if r['same_tokens'] else 'NO'} |")
+        lines.append(f"| {r['model']} | {r['batch']} | {r['stock_s']:.2f} | {r['no_onednn_s']:.2f} | {r['fast_s']:.2f} | "
+                     f"{r['stock_s'] / r['no_onednn_s']:.2f}x | {r['stock_s'] / r['fast_s']:.2f}x | "
+                     f"{generated / r['stock_s']:.0f} | {generated / r['fast_s']:.0f} | {'yes' if r['same_tokens'] else 'NO'} |")
     table = "\n".join(lines) + "\n"
     print(table)
     out = Path(args.out)

@@ -7,8 +7,8 @@ batch) by its whole weight, and the weights (540 MB for SmolLM2 in fp32, with a 
 weight several times over. For up to 4 rows the same product written `(W @ x.T).T` reads it about
 once (an odd row count gets a zero row added: MKL's one-column product is its slow one). From 5 rows,
 decoding steps and a prompt's prefill alike, oneDNN's product on a copy of the weight in its own
-blocked layout is faster still. That copy is made once per block, at the first product that uses
-it, and dropped when the block ends. `benchmarks/decoding.py` measures the time; the logits agree to
+blocked layout is faster still. That copy is made once per block, at the layer's second product of
+that size (one prompt's prefill alone would not pay for it), and dropped when the block ends. `benchmarks/decoding.py` measures the time; the logits agree to
 fp32 rounding and greedy replies are the same (tests/test_cpu_decoding.py).
 """
 import types
@@ -63,14 +63,16 @@ def _fast_forward(layer, hidden):
 
 
 def _onednn_weight(layer):
-    """The layer's weight in oneDNN's layout, made at first use in this block and again after the weight
-    changed; None where this torch has no oneDNN (the caller then uses MKL)."""
+    """The layer's weight in oneDNN's layout, made at the layer's second product of PACKED_FROM_ROWS or more
+    rows in this block (one prompt's prefill alone does not pay for the copy) and made again after the
+    weight changed; None before that, and where this torch has no oneDNN (the caller then uses MKL)."""
     weight = layer.weight
-    made_from, packed = vars(layer).get("_onednn_weight", (None, None))
-    if made_from == (id(weight), weight.data_ptr(), weight._version):
-        return packed
-    if not torch.backends.mkldnn.is_available():
+    made_from = (id(weight), weight.data_ptr(), weight._version)
+    state = vars(layer).setdefault("_onednn_weight", {"products": 0})
+    if state.get("made_from") == made_from:
+        return state["packed"]
+    state["products"] += 1
+    if state["products"] < 2 or not torch.backends.mkldnn.is_available():
         return None
-    packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), PACKED_FOR_ROWS)
-    vars(layer)["_onednn_weight"] = ((id(weight), weight.data_ptr(), weight._version), packed)
-    return packed
+    state.update(made_from=made_from, packed=torch.ops.mkldnn._reorder_linear_weight(weight.detach(), PACKED_FOR_ROWS))
+    return state["packed"]

@@ -38,11 +38,14 @@ def test_a_product_gives_the_same_logits_without_the_stock_product(offline_model
         with torch.no_grad(), mock.patch("torch.backends.mkldnn.is_available", return_value=onednn):
             expected = layer(x)
             with fast_decoding(model):
+                first = layer(x)  # from 5 rows oneDNN's copy of the weight is made at the second product
                 calls, got = _linear_calls(lambda: layer(x))
+                assert ("packed" in vars(layer).get("_onednn_weight", {})) == (onednn and rows >= PACKED_FROM_ROWS)
         stock_product = rows > MAX_ROWS and not onednn  # a prefill without oneDNN: the layer's own product
         assert calls == stock_product, "the fast path did not run"
         assert got.shape == expected.shape and got.is_contiguous()
-        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)  # fp32 rounding: another summation order
+        for result in (first, got):
+            torch.testing.assert_close(result, expected, rtol=1e-4, atol=1e-4)  # fp32 rounding: another summation order
 
 
 def test_greedy_replies_are_the_same_word_for_word(offline_model, held_out_prompts):
@@ -115,8 +118,10 @@ def test_a_weight_changed_inside_the_block_is_multiplied_as_it_is_now():
     layer = torch.nn.Linear(8, 32)
     x = torch.randn(PACKED_FROM_ROWS, 8)  # enough rows for oneDNN's copy of the weight
     with torch.no_grad(), fast_decoding(layer):
+        layer(x)
         before = layer(x)
-        layer.weight.mul_(2)  # in place: the copy made for the first product is out of date
+        assert "packed" in vars(layer)["_onednn_weight"], "no oneDNN copy was made"
+        layer.weight.mul_(2)  # in place: the copy made for the second product is out of date
         after = layer(x)
         layer.weight = torch.nn.Parameter(torch.ones(32, 8))  # a new tensor
         replaced = layer(x)

@@ -28,7 +28,7 @@ def prefer(model, tokenizer, question: str, a: str, b: str, reference: str = "(n
     inputs = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
                                            return_tensors="pt", return_dict=True).to(model.device)
     with torch.no_grad():
-        logits = model(**inputs).logits[0, -1]
+        logits = model(**inputs, logits_to_keep=1).logits[0, -1]  # the next token's only: not the prompt's
     letter_a, letter_b = (tokenizer.encode(letter, add_special_tokens=False)[0] for letter in "AB")
     return "A" if logits[letter_a] >= logits[letter_b] else "B"
 

@@ -1,5 +1,8 @@
 """GSM8K scoring, standard errors, sandboxed code execution and the pairwise judge."""
+from unittest import mock
+
 import pytest
+import torch
 
 from helpers.evaluation import code_exec, evalsets, judge, scoring
 
@@ -52,6 +55,24 @@ def test_a_whole_function_in_a_code_fence_is_used_as_is():
     reply = "Here it is:\n```python\ndef has_close_elements(numbers, threshold):\n    return False\n```\nDone."
     code = code_exec.completion_code(problem, reply)
     assert code.strip().endswith("return False") and "from typing import List" in code
+
+
+def test_the_judge_reading_one_positions_logits_picks_the_letter_a_full_forward_picks(offline_model):
+    from helpers.exercises.lesson05 import JUDGE_PAIRS
+
+    model, tokenizer = offline_model
+    letter_a, letter_b = (tokenizer.encode(letter, add_special_tokens=False)[0] for letter in "AB")
+    for question, reference, right, wrong in JUDGE_PAIRS:
+        for a, b in ((right, wrong), (wrong, right)):
+            prompt = judge.TEMPLATE.format(rubric=judge.RUBRIC, question=question, reference=reference, a=a, b=b)
+            inputs = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                                   return_tensors="pt", return_dict=True)
+            with torch.no_grad():
+                logits = model(**inputs).logits[0, -1]  # every position, each layer's own product
+            with mock.patch.object(type(model), "forward", autospec=True, side_effect=type(model).forward) as forward:
+                verdict = judge.prefer(model, tokenizer, question, a, b, reference)
+            assert forward.call_args.kwargs["logits_to_keep"] == 1
+            assert verdict == ("A" if logits[letter_a] >= logits[letter_b] else "B")
 
 
 def test_the_judge_cannot_prefer_one_of_two_identical_answers(offline_model):
