@@ -8,8 +8,9 @@ weight several times over. For up to 4 rows the same product written `(W @ x.T).
 once (an odd row count gets a zero row added: MKL's one-column product is its slow one). From 5 rows,
 decoding steps and a prompt's prefill alike, oneDNN's product on a copy of the weight in its own
 blocked layout is faster still. That copy is made once per block, at the layer's second product of
-that size (one prompt's prefill alone would not pay for it), and dropped when the block ends. `benchmarks/decoding.py` measures the time; the logits agree to
-fp32 rounding and greedy replies are the same (tests/test_cpu_decoding.py).
+that size (one prompt's prefill alone would not pay for it), and dropped when the block ends.
+`benchmarks/decoding.py` measures the time; the logits agree to fp32 rounding and greedy replies
+are the same (tests/test_cpu_decoding.py).
 """
 import types
 from contextlib import contextmanager
