@@ -100,7 +100,7 @@ def test_the_avx2_stand_ins_figures_are_computed_from_its_results():
            f"adapter and {min(qlora):.0f}-{max(qlora):.0f} with the fp32 one, against LoRA's {tokens['lora']}" in text
     totals = {kind: course_times.total_seconds(rows.values())
               for kind, (_, rows) in course_times.measured(RESULTS).items()}
-    assert f"The whole course on that stand-in: {totals['cpu-avx2-emulated'] / 60:.1f} minutes" in text
+    assert f"17.7 after it, and {totals['cpu-avx2-emulated'] / 60:.1f} minutes with the oneDNN products" in text
 
 
 def test_the_decoding_speed_ups_the_readme_quotes_are_the_benchmarks():
@@ -112,17 +112,3 @@ def test_the_decoding_speed_ups_the_readme_quotes_are_the_benchmarks():
         figures = ", ".join(f"{name} " + " / ".join(f"{speed_up[source, batch]:.2f}x" for batch in (1, 7, 16))
                             for name, source in (("SmolLM2", "offline"), ("Gemma 3", "offline-base")))
         assert f"decoding-{kind}.md`: {figures}" in text, figures
-
-
-def test_the_decoding_speed_ups_in_the_readme_are_the_results_files_own():
-    text = re.sub(r"\s+", " ", README)
-    for kind in ("cpu-avx2-emulated", "cpu-avx512-bf16"):
-        saved = json.loads((RESULTS / f"decoding-{kind}.json").read_text())
-        assert all(row["same_tokens"] for row in saved["rows"]), f"decoding-{kind}: the fast path changed a token"
-
-        def speed_ups(model):
-            rows = sorted((r for r in saved["rows"] if r["model"] == model), key=lambda r: r["batch"])
-            assert [r["batch"] for r in rows] == [1, 7, 16]
-            return " / ".join(f"{r['stock_s'] / r['fast_s']:.2f}x" for r in rows)
-        quoted = f"decoding-{kind}.md`: SmolLM2 {speed_ups('offline')}, Gemma 3 {speed_ups('offline-base')})"
-        assert quoted in text, f"the README's decoding speed-ups are not decoding-{kind}.json's: {quoted}"
