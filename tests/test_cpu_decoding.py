@@ -7,6 +7,7 @@ from unittest import mock
 import pytest
 import torch
 from peft import LoraConfig, get_peft_model
+from peft.tuners.lora.layer import Linear as LoraLinear
 
 import helpers
 from helpers import evaluation
@@ -58,21 +59,69 @@ def test_greedy_replies_are_the_same_word_for_word(offline_model, held_out_promp
         assert fast == stock
 
 
-def test_an_adapters_base_layers_take_the_fast_path_and_give_the_same_logits(offline_model):
-    model, tokenizer = offline_model
+@pytest.fixture(scope="module")
+def peft_model(offline_model):
     torch.manual_seed(0)
     config = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM")
-    peft_model = get_peft_model(copy.deepcopy(model), config).eval()
-    inputs = tokenizer(["The capital of France is", "Two and two make"], return_tensors="pt", padding=True)
+    return get_peft_model(copy.deepcopy(offline_model[0]), config).eval()
+
+
+def _peft_forwards(block):
+    """How many times PEFT's own LoRA forward ran inside `block()`, and its result."""
+    with mock.patch.object(LoraLinear, "forward", autospec=True, side_effect=LoraLinear.forward) as forward:
+        result = block()
+    return forward.call_count, result
+
+
+@pytest.mark.parametrize("prompts", [1, 7])  # one decoding step's rows after a 2-row or a 7-row prefill
+def test_an_adapter_model_takes_the_fast_paths_and_gives_the_same_logits(offline_model, peft_model, prompts):
+    tokenizer = offline_model[1]
+    texts = ["The capital of France is", "Two and two make", "Water boils at", "The sun is a", "Cats are",
+             "A week has", "Seven is"][:max(2, prompts)]
+    inputs = tokenizer(texts, return_tensors="pt", padding=True)
+    rows = len(texts)
     with torch.no_grad():
-        cache = peft_model(**inputs, use_cache=True).past_key_values
-        step = {"input_ids": torch.tensor([[11], [12]]), "past_key_values": cache,
-                "attention_mask": torch.cat([inputs["attention_mask"], torch.ones(2, 1, dtype=torch.long)], 1)}
+        prefill = peft_model(**inputs, use_cache=True)
+        step = {"input_ids": torch.arange(11, 11 + rows)[:, None], "past_key_values": prefill.past_key_values,
+                "attention_mask": torch.cat([inputs["attention_mask"], torch.ones(rows, 1, dtype=torch.long)], 1)}
         expected = peft_model(**copy.deepcopy(step)).logits
         with fast_decoding(peft_model):
+            peft_calls, fast_prefill = _peft_forwards(lambda: peft_model(**inputs, use_cache=True).logits)
             calls, got = _linear_calls(lambda: peft_model(**copy.deepcopy(step)).logits)
-    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)  # fp32 rounding: another summation order
-    assert calls == 0
+    for result, reference in ((fast_prefill, prefill.logits), (got, expected)):
+        torch.testing.assert_close(result, reference, rtol=1e-4, atol=1e-4)  # fp32 rounding: another summation order
+    assert calls == 0 and peft_calls == 0, "PEFT's or the stock forward ran"
+
+
+def test_greedy_replies_with_an_adapter_are_the_same_word_for_word(offline_model, peft_model, held_out_prompts):
+    tokenizer = offline_model[1]
+    prompts = held_out_prompts[:7]
+    with mock.patch("helpers.evaluation.replies.fast_decoding", nullcontext):  # PEFT's forward, the stock product
+        stock = evaluation.generate_replies(peft_model, tokenizer, prompts, max_new_tokens=24, batch_size=7)
+    assert evaluation.generate_replies(peft_model, tokenizer, prompts, max_new_tokens=24, batch_size=7) == stock
+
+
+@pytest.mark.parametrize("case", ["adapters disabled", "merged", "dropout while training", "adapter_names", "gradient"])
+def test_an_adapter_layer_runs_peft_s_forward_where_the_sum_is_not_plain_lora(case):
+    torch.manual_seed(0)
+    dropout = 0.5 if case == "dropout while training" else 0.0
+    config = LoraConfig(r=2, lora_alpha=4, target_modules=["0"], lora_dropout=dropout, init_lora_weights=False)
+    model = get_peft_model(torch.nn.Sequential(torch.nn.Linear(8, 16)), config)
+    model.train(case == "dropout while training")
+    layer = model.base_model.model[0]
+    x = torch.randn(3, 8)
+    kwargs = {"adapter_names": ["default"] * 3} if case == "adapter_names" else {}
+    disabled = model.disable_adapter() if case == "adapters disabled" else nullcontext()
+    if case == "merged":
+        model.merge_adapter()
+    with torch.set_grad_enabled(case == "gradient"), disabled:
+        torch.manual_seed(1)
+        expected = layer(x, **kwargs)
+        with fast_decoding(model):
+            torch.manual_seed(1)  # the same dropout mask
+            calls, got = _peft_forwards(lambda: layer(x, **kwargs))
+    assert calls == 1
+    assert torch.equal(got, expected)
 
 
 @pytest.mark.parametrize("case", ["gradient", "autocast", "bf16 weights"])
