@@ -112,3 +112,15 @@ def test_the_decoding_speed_ups_the_readme_quotes_are_the_benchmarks():
         figures = ", ".join(f"{name} " + " / ".join(f"{speed_up[source, batch]:.2f}x" for batch in (1, 7, 16))
                             for name, source in (("SmolLM2", "offline"), ("Gemma 3", "offline-base")))
         assert f"decoding-{kind}.md`: {figures}" in text, figures
+
+
+def test_the_lora_layers_speed_up_the_readme_quotes_is_the_benchmarks():
+    text = re.sub(r"\s+", " ", README)
+    figures = {}
+    for kind in ("cpu-avx2-emulated", "cpu-avx512-bf16"):
+        rows = json.loads((RESULTS / f"decoding-{kind}.json").read_text())["rows"]
+        speed_up = {row["batch"]: row["peft_lora_forward_s"] / row["fast_s"] for row in rows
+                    if row["model"] == "offline + LoRA adapter"}
+        figures[kind] = " / ".join(f"{speed_up[batch]:.2f}x" for batch in (1, 7, 16))
+    assert (f"fast with PEFT's forward against fast, batch 1 / 7 / 16: {figures['cpu-avx2-emulated']} with torch "
+            f"limited to AVX2, {figures['cpu-avx512-bf16']} with AVX-512") in text, figures
