@@ -100,7 +100,10 @@ def test_the_avx2_stand_ins_figures_are_computed_from_its_results():
            f"adapter and {min(qlora):.0f}-{max(qlora):.0f} with the fp32 one, against LoRA's {tokens['lora']}" in text
     totals = {kind: course_times.total_seconds(rows.values())
               for kind, (_, rows) in course_times.measured(RESULTS).items()}
-    assert f"17.7 after it, and {totals['cpu-avx2-emulated'] / 60:.1f} minutes with the oneDNN products" in text
+    assert f"17.5 with the oneDNN products above (`git show a15b066:benchmarks/results/course-times-cpu-avx2-emulated.md`), " \
+           f"and {totals['cpu-avx2-emulated'] / 60:.1f} minutes in the course-times table" in text
+    lesson02 = course_times.measured(RESULTS)["cpu-avx2-emulated"][1]["02_supervised_fine_tuning"]
+    assert f"(lesson 02 279 -> {float(lesson02['seconds']):.0f} s)" in text
 
 
 def test_the_decoding_speed_ups_the_readme_quotes_are_the_benchmarks():
