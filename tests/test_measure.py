@@ -1,11 +1,14 @@
 import mmap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from helpers import hardware
 from helpers.measure import PeakMemory, megabytes, size_on_disk
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_peak_memory_sees_a_temporary_allocation():
@@ -84,3 +87,26 @@ def test_4bit_can_be_turned_off_to_test_the_machines_without_it(monkeypatch):
     monkeypatch.setattr(hardware.platform, "machine", lambda: "x86_64")
     monkeypatch.setattr(hardware, "detect_hardware", lambda: hardware.Hardware("cpu", "a CPU", 16, 2, False, False))
     assert hardware.four_bit_problem() is None
+
+
+def test_the_fresh_memory_benchmark_reads_whether_freed_pages_go_to_a_hypervisor(tmp_path):
+    """A virtio balloon (device 0x0005) with feature bit 5 reports free pages; without the bit, or without a
+    balloon, it does not."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fresh_memory", ROOT / "benchmarks" / "fresh_memory.py")
+    fresh_memory = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh_memory)
+
+    def device(name, kind, features):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "device").write_text(kind + "\n")
+        (tmp_path / name / "features").write_text(features + "\n")
+
+    device("virtio0", "0x0002", "1" * 64)  # a block device: its bit 5 means something else
+    assert fresh_memory.free_page_reporting(tmp_path) == "no (no virtio balloon)"
+    device("virtio1", "0x0005", "0110010100" + "0" * 54)
+    assert fresh_memory.free_page_reporting(tmp_path).startswith("yes")
+    (tmp_path / "virtio1" / "features").write_text("0110000100" + "0" * 54)
+    assert fresh_memory.free_page_reporting(tmp_path).startswith("no (a balloon without it)")
+    assert fresh_memory.free_page_reporting(tmp_path / "absent") == "no (no virtio balloon)"

@@ -14,7 +14,7 @@ from . import COURSE_ROOT
 RESULTS = COURSE_ROOT / "benchmarks" / "results"
 README = COURSE_ROOT / "README.md"
 NOTEBOOK_FOLDERS = ("notebooks", "solutions", "exercises")
-COLUMNS = ("notebook", "status", "seconds", "peak_memory_gb", "headline")
+COLUMNS = ("notebook", "status", "seconds", "peak_memory_gb", "headline", "cpu_seconds", "system_cpu_seconds")
 # Each kind of CPU a results file may come from, in the order the text gives them.
 KINDS = {
     "cpu-amx": "with bf16 units (AMX)",
@@ -46,11 +46,15 @@ def write_results(folder: Path, machine: dict, rows: list) -> tuple:
         writer.writerows(rows)
     stem.with_suffix(".json").write_text(json.dumps(machine, indent=1) + "\n")
     total = total_seconds(rows)
+    share = system_share(rows)
     lines = [f"# Course times on {machine['kind']}", "",
-             *(f"- {key}: {value}" for key, value in machine.items()), f"- total: {total / 60:.1f} min", "",
-             "| notebook | status | seconds | peak memory (GB) | headline |", "|---|---|---|---|---|",
-             *(f"| {r['notebook']} | {r['status']} | {r['seconds']} | {r['peak_memory_gb']} | {r['headline']} |"
-               for r in rows)]
+             *(f"- {key}: {value}" for key, value in machine.items()), f"- total: {total / 60:.1f} min",
+             *([f"- CPU time in the operating system's kernel: {share:.0%} of all the notebooks' CPU time"]
+               if share is not None else []), "",
+             "| notebook | status | seconds | peak memory (GB) | CPU s (both cores) | of it in the OS kernel | headline |",
+             "|---|---|---|---|---|---|---|",
+             *(f"| {r['notebook']} | {r['status']} | {r['seconds']} | {r['peak_memory_gb']} | {r.get('cpu_seconds', '')} "
+               f"| {r.get('system_cpu_seconds', '')} | {r['headline']} |" for r in rows)]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     return stem.with_suffix(".csv"), stem.with_suffix(".md")
 
@@ -58,6 +62,15 @@ def write_results(folder: Path, machine: dict, rows: list) -> tuple:
 def total_seconds(rows) -> float:
     """A results file's time for the whole course: the sum of its notebooks' rows."""
     return sum(float(row["seconds"]) for row in rows)
+
+
+def system_share(rows) -> float | None:
+    """The share of the notebooks' CPU time spent in the operating system's kernel (None for a results file
+    measured before the runner counted CPU time)."""
+    if not rows or any(row.get("cpu_seconds") in (None, "") for row in rows):
+        return None
+    cpu = sum(float(row["cpu_seconds"]) for row in rows)
+    return sum(float(row["system_cpu_seconds"]) for row in rows) / cpu if cpu else None
 
 
 def measured(folder: Path = RESULTS) -> dict:

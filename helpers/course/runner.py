@@ -101,17 +101,40 @@ def run_notebook(notebook: Path, out: Path, parameters: dict, timeout=None) -> d
     gpu_file = out.with_name(f".{out.stem}.gpu-peak")  # the kernel writes its GPU peak here (helpers.measure)
     gpu_file.unlink(missing_ok=True)
     os.environ[GPU_PEAK_FILE] = str(gpu_file)  # the kernel inherits it; one notebook runs at a time
+    cpu_before = children_cpu_seconds()
     try:
         with PeakMemory(interval=0.5, children=True) as memory:
             status, error = execute_interruptibly(notebook, out, parameters, timeout)
     finally:
         del os.environ[GPU_PEAK_FILE]
+    cpu = cpu_time_columns(cpu_before, children_cpu_seconds())
     metrics = read_metrics(out) if out.exists() else {}
     gpu_peak = read_gpu_peak(gpu_file)
     gpu_file.unlink(missing_ok=True)
     gpu = {} if gpu_peak is None else {"gpu_peak_memory_gb": round(gpu_peak, 2)}
     return {"notebook": notebook.stem, "status": status, "seconds": round(time.perf_counter() - start, 1),
-            "peak_memory_gb": round(memory.peak_gb, 2), **gpu, **metrics, "error": error}
+            "peak_memory_gb": round(memory.peak_gb, 2), **gpu, **cpu, **metrics, "error": error}
+
+
+def children_cpu_seconds() -> tuple | None:
+    """(user, system) CPU seconds of this process's finished children: the notebook kernels papermill has
+    shut down, with what they waited for (lesson 02's `trl sft`). None where `resource` is missing (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime, usage.ru_stime
+
+
+def cpu_time_columns(before, after) -> dict:
+    """A notebook's CPU seconds (both cores together) and the part of them spent in the operating system's
+    kernel: mostly clearing the fresh memory a training step allocates, which a virtual machine whose host
+    reclaims freed memory pays again and again (benchmarks/fresh_memory.py)."""
+    if before is None or after is None:
+        return {}
+    user, system = (a - b for a, b in zip(after, before))
+    return {"cpu_seconds": round(user + system, 1), "system_cpu_seconds": round(system, 1)}
 
 
 def execute_interruptibly(notebook: Path, out: Path, parameters: dict, timeout=None) -> tuple:

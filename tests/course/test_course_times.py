@@ -69,3 +69,20 @@ def test_the_readme_and_every_notebook_header_quote_the_results_files():
     stale = course_times.sync()
     assert not stale, (f"{[str(p) for p in stale]} state other times than benchmarks/results/course-times-*.csv: "
                        "run .venv/bin/python benchmarks/course_times.py --write-docs")
+
+
+def test_the_results_keep_each_notebooks_cpu_time_and_the_kernels_share(tmp_path):
+    machine = {"kind": "cpu-avx2", "cpu": "Test CPU", "date": "2026-12-08"}
+    rows = [{"notebook": "00_setup", "status": "ok", "seconds": 10, "peak_memory_gb": 1.0, "headline": "",
+             "cpu_seconds": 15.0, "system_cpu_seconds": 1.0},
+            {"notebook": "02_supervised_fine_tuning", "status": "ok", "seconds": 200, "peak_memory_gb": 9.0,
+             "headline": "", "cpu_seconds": 385.0, "system_cpu_seconds": 67.0}]
+    csv_path, md_path = course_times.write_results(tmp_path, machine, rows)
+    kept = course_times.read_summary(csv_path)
+    assert [(r["cpu_seconds"], r["system_cpu_seconds"]) for r in kept] == [("15.0", "1.0"), ("385.0", "67.0")]
+    assert course_times.system_share(kept) == 68 / 400
+    assert "kernel: 17% of all the notebooks' CPU time" in md_path.read_text()
+    assert "| 02_supervised_fine_tuning | ok | 200 | 9.0 | 385.0 | 67.0 |" in md_path.read_text()
+    older = [{k: v for k, v in row.items() if "cpu" not in k} for row in rows]  # a file from before the count
+    assert course_times.system_share(older) is None
+    assert "of all the notebooks' CPU time" not in course_times.write_results(tmp_path, machine, older)[1].read_text()

@@ -70,6 +70,27 @@ def test_a_notebook_on_a_gpu_reports_its_gpu_peak_and_one_on_a_cpu_none(tmp_path
     assert not list(run_dir.glob(".*gpu-peak")) and "COURSE_GPU_PEAK_FILE" not in os.environ
 
 
+@pytest.mark.slow  # executes notebooks
+def test_a_notebooks_row_counts_its_kernels_cpu_time(tmp_path, make_notebook):
+    """The row's CPU seconds are at least what the kernel itself counted by its last cell (the row adds the
+    kernel's shutdown), and a notebook that computes for a second counts a second more than one that sleeps."""
+    own_count = ("import resource, helpers\nu = resource.getrusage(resource.RUSAGE_SELF)\n"
+                 "helpers.record_metrics(own_cpu=u.ru_utime + u.ru_stime)")
+    busy = make_notebook(tmp_path / "01_busy.ipynb", "import time\nend = time.process_time() + 1.0\n"
+                         "while time.process_time() < end:\n    pass", own_count)
+    idle = make_notebook(tmp_path / "02_idle.ipynb", "import time\ntime.sleep(1.0)", own_count)
+    _, rows = runner.run_notebooks([busy, idle], "cpu", {}, tmp_path / "runs")
+    for row in rows:
+        assert row["status"] == "ok" and row["own_cpu"] - 0.05 <= row["cpu_seconds"] <= row["own_cpu"] + 2, row
+        assert 0 <= row["system_cpu_seconds"] <= row["cpu_seconds"]
+    assert rows[0]["cpu_seconds"] >= rows[1]["cpu_seconds"] + 0.8, rows
+
+
+def test_cpu_time_columns_are_the_difference_and_absent_without_resource():
+    assert runner.cpu_time_columns((10.0, 2.0), (15.5, 3.25)) == {"cpu_seconds": 6.8, "system_cpu_seconds": 1.2}
+    assert runner.cpu_time_columns(None, None) == {}
+
+
 def test_runs_never_overwrite_each_other(tmp_path):
     first, second = runner.new_run_dir(tmp_path, "cpu"), runner.new_run_dir(tmp_path, "cpu")
     assert first != second and first.exists() and second.exists()
