@@ -127,3 +127,21 @@ def test_the_lora_layers_speed_up_the_readme_quotes_is_the_benchmarks():
         figures[kind] = " / ".join(f"{speed_up[batch]:.2f}x" for batch in (1, 7, 16))
     assert (f"fast with PEFT's forward against fast, batch 1 / 7 / 16: {figures['cpu-avx2-emulated']} with torch "
             f"limited to AVX2, {figures['cpu-avx512-bf16']} with AVX-512") in text, figures
+
+
+def test_the_fresh_memory_paragraph_quotes_its_results_files():
+    text = re.sub(r"\s+", " ", README[README.index("**Fresh memory, in a virtual machine.**"):].split("\n\n")[0])
+    best = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[-1].rstrip(" |")
+            for line in (RESULTS / "fresh-memory-cpu-avx512-bf16.md").read_text().splitlines() if line.startswith("| ")}
+    assert (f"memory touched for the first time {best['first touch of new memory']} GB/s, memory already mapped "
+            f"{best['memory already mapped (zero_ again)']} GB/s, freed and taken again at once "
+            f"{best['freed and taken again at once']} GB/s, after 4 s {best['freed and taken again after 4 s']} GB/s") in text
+    _, rows = course_times.measured(RESULTS)["cpu-avx512-bf16"]
+    lesson = rows["02_supervised_fine_tuning"]
+    assert f"{course_times.system_share(rows.values()):.0%} of the notebooks' CPU time was spent in the operating system's kernel" in text
+    assert f"(lesson 02, whose base model" in text and \
+        f"every step: {float(lesson['system_cpu_seconds']) / float(lesson['cpu_seconds']):.0%})" in text
+    kept = (RESULTS / "allocator-cpu-avx512-bf16.md").read_text()
+    assert "| the Makefile's tunables | 231 | 320 | 68 | 9.4 |" in kept and "| + `glibc.malloc.mmap_max=0` | 215 | 324 | 42 | 16.9 |" in kept
+    assert "cut lesson 02 from 231 to 215 s on the EPYC but raised its peak from 9.4 to 16.9 GB" in text
+    assert "mmap_max" not in (ROOT / "Makefile").read_text()
