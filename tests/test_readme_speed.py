@@ -101,9 +101,11 @@ def test_the_avx2_stand_ins_figures_are_computed_from_its_results():
     totals = {kind: course_times.total_seconds(rows.values())
               for kind, (_, rows) in course_times.measured(RESULTS).items()}
     assert f"17.5 with the oneDNN products above (`git show a15b066:benchmarks/results/course-times-cpu-avx2-emulated.md`), " \
+           f"18.1 with the LoRA path (`git show 7328ed5:benchmarks/results/course-times-cpu-avx2-emulated.md`), " \
            f"and {totals['cpu-avx2-emulated'] / 60:.1f} minutes in the course-times table" in text
-    lesson02 = course_times.measured(RESULTS)["cpu-avx2-emulated"][1]["02_supervised_fine_tuning"]
-    assert f"(lesson 02 279 -> {float(lesson02['seconds']):.0f} s)" in text
+    stand_in = course_times.measured(RESULTS)["cpu-avx2-emulated"][1]
+    lesson02, lesson05 = (float(stand_in[name]["seconds"]) for name in ("02_supervised_fine_tuning", "05_evaluation"))
+    assert f"(lesson 02 289 -> {lesson02:.0f} s, lesson 05 210 -> {lesson05:.0f} s)" in text
 
 
 def test_the_decoding_speed_ups_the_readme_quotes_are_the_benchmarks():
