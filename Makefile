@@ -21,8 +21,19 @@ TORCH_PIP_ARGS ?=
 # them; results do not change. A GLIBC_TUNABLES of your own comes last, so its settings win.
 COURSE_TUNABLES := glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296
 export GLIBC_TUNABLES := $(COURSE_TUNABLES)$(if $(GLIBC_TUNABLES),:$(GLIBC_TUNABLES))
+# A malloc that keeps what it frees: gperftools' tcmalloc, where the system has it (`make setup` installs
+# Debian's libtcmalloc-minimal4 when run as root, and otherwise says how). A training step frees and takes
+# back gigabytes; glibc hands every block over 32 MB back to the system, and in a virtual machine whose host
+# takes freed memory back (free page reporting), each one returns cleared at ~1.4 GB/s instead of ~50
+# (benchmarks/fresh_memory.py). TCMALLOC_RELEASE_RATE=0 keeps freed memory for the next step: lesson 02
+# 212-222 -> 180 s on a 2-core AMD EPYC (benchmarks/results/allocator-cpu-avx512-bf16.md). Results do not
+# change (tests/test_allocator.py). `make ... TCMALLOC=` runs without it; TCMALLOC=/path picks another copy.
+TCMALLOC_PATHS ?= /usr/lib/*-linux-gnu/libtcmalloc_minimal.so.4 /usr/lib64/libtcmalloc_minimal.so.4
+TCMALLOC ?= $(firstword $(shell ls $(TCMALLOC_PATHS) 2>/dev/null))
+WITH_TCMALLOC = $(if $(TCMALLOC),LD_PRELOAD="$(TCMALLOC)$(if $(LD_PRELOAD), $(LD_PRELOAD))" TCMALLOC_RELEASE_RATE=0 \
+  TCMALLOC_LARGE_ALLOC_REPORT_THRESHOLD=1000000000000)
 
-.PHONY: setup course site test test-fast test-latest gpu-check lab clean-runs chromium
+.PHONY: setup course site test test-fast test-latest gpu-check lab clean-runs chromium tcmalloc
 
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt helpers/assets.py
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -35,10 +46,18 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt helpers/assets.p
 	$(PY) -m helpers git-filter
 	touch $@
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed tcmalloc
 
 course: setup
-	$(PY) -m helpers run --profile cpu
+	$(WITH_TCMALLOC) $(PY) -m helpers run --profile cpu
+
+# Only the library (no compiler, no service); as root only: a learner's `make course` never asks for a password.
+tcmalloc:
+	@[ "$(origin TCMALLOC)" != file ] || [ -n "$(TCMALLOC)" ] || [ "$$(uname -s)" != Linux ] || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libtcmalloc-minimal4 >/dev/null; } || \
+	  echo "Tip: in a virtual machine the lessons train faster on tcmalloc: sudo apt install libtcmalloc-minimal4" \
+	    "(Debian, Ubuntu) or sudo dnf install gperftools-libs (Fedora); see the README's \"A malloc that keeps freed memory\"."
 
 # The browser test drives Debian's Chromium (Playwright's own browser download needs the open internet).
 chromium:
@@ -55,7 +74,7 @@ chromium:
 TEST_JOBS ?= 2
 TEST_THREADS = $(or $(OMP_NUM_THREADS),$(shell $(PYTHON) -c 'import os; print(max(1, (os.cpu_count() or 1) // $(TEST_JOBS)))'))
 test: setup chromium
-	OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS) $(PY) -m pytest $(if $(filter 1,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadscope) \
+	OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS) $(WITH_TCMALLOC) $(PY) -m pytest $(if $(filter 1,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadscope) \
 	  --nbval-lax --nbval-cell-timeout=1800 --durations=20 --ignore=tests/test_site.py tests notebooks solutions
 	$(PY) -m pytest --durations=5 tests/test_site.py
 
@@ -72,4 +91,4 @@ test-latest: setup
 	$(PY) -m helpers test-latest --python $(PYTHON) --torch-pip-args="$(TORCH_PIP_ARGS)"
 
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks
+	$(WITH_TCMALLOC) $(VENV)/bin/jupyter lab notebooks

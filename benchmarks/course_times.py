@@ -67,12 +67,21 @@ def run_course(runs_dir: Path, warm: bool) -> tuple:
     return run_dir, conversion
 
 
+def malloc_in_use() -> str:
+    """tcmalloc and its release rate when this process runs on it (the Makefile's preload), else glibc's."""
+    maps = Path("/proc/self/maps")
+    if maps.exists() and "libtcmalloc" in maps.read_text():
+        return f"tcmalloc (TCMALLOC_RELEASE_RATE={os.environ.get('TCMALLOC_RELEASE_RATE', 'its default')})"
+    return "glibc"
+
+
 def machine() -> dict:
     flags = set(_cpu_flags().split())
     return {"kind": machine_kind(), "cpu": _cpu_name(), "cores": os.cpu_count(),
             "flags": " ".join(f for f in FLAGS_OF_INTEREST if f in flags),
             "torch_capability": _torch_cpu_capability(), "date": date.today().isoformat(),
             "glibc_tunables": os.environ.get("GLIBC_TUNABLES", "none"),  # the Makefile's 2 MB pages, or not
+            "malloc": malloc_in_use(),  # the notebooks' processes inherit this one's
             "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                      text=True).stdout.strip()}
 

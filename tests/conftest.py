@@ -14,7 +14,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # which programs it finds. Libraries set variables of their own once per process, which test first is
 # chance (KMP_* on import, TORCHINDUCTOR_CACHE_DIR at torch's first compile): those are left alone.
 WATCHED_VARIABLES = ("OMP_", "MKL_", "OPENBLAS_", "TORCH_", "PYTORCH_", "CUDA_", "COURSE_", "HF_", "PATH",
-                     "GLIBC_TUNABLES", "PYTHONPATH")
+                     "GLIBC_TUNABLES", "LD_PRELOAD", "TCMALLOC_", "PYTHONPATH")
 
 
 @pytest.fixture(autouse=True)

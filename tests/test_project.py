@@ -228,6 +228,12 @@ def glibc_version() -> tuple:
         return (0, 0)
 
 
+def glibc_malloc_environment():
+    """This environment without a preloaded malloc (make test runs on tcmalloc where it finds one): the glibc
+    tunables are glibc's malloc's, so a process that checks them must use it."""
+    return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+
+
 HUGE_PAGES_USED = """
 import torch
 x = torch.ones(256 * 2**20)  # 1 GB of fresh memory, as an embedding's gradient is every step
@@ -243,7 +249,7 @@ def test_make_backs_every_process_it_starts_with_2mb_pages_and_keeps_the_learner
     if not thp.exists() or "[never]" in thp.read_text() or glibc_version() < (2, 35):
         return  # the setting is ignored there, and harmless: nothing more to check on this machine
     used = subprocess.run([sys.executable, "-c", HUGE_PAGES_USED], capture_output=True, text=True,
-                          env={**os.environ, "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"})
+                          env={**glibc_malloc_environment(), "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"})
     assert int(used.stdout) > 512 * 1024, used  # kB of the 1 GB tensor in 2 MB pages
 
 
@@ -267,7 +273,7 @@ def test_makes_heap_keeps_blocks_up_to_32mb_for_the_next_step():
         return  # older glibc (and macOS) ignore the tunables: nothing to check on this machine
 
     def after_a_freed_30mb_block(tunables):
-        env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"} | (
+        env = {k: v for k, v in glibc_malloc_environment().items() if k != "GLIBC_TUNABLES"} | (
             {"GLIBC_TUNABLES": tunables} if tunables else {})
         shown = subprocess.run([sys.executable, "-c", HEAP_KEPT], capture_output=True, text=True, env=env)
         assert shown.returncode == 0, shown.stderr
