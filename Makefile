@@ -33,7 +33,7 @@ TCMALLOC ?= $(firstword $(shell ls $(TCMALLOC_PATHS) 2>/dev/null))
 WITH_TCMALLOC = $(if $(TCMALLOC),LD_PRELOAD="$(TCMALLOC)$(if $(LD_PRELOAD), $(LD_PRELOAD))" TCMALLOC_RELEASE_RATE=0 \
   TCMALLOC_LARGE_ALLOC_REPORT_THRESHOLD=1000000000000)
 
-.PHONY: setup course site test test-fast test-latest gpu-check lab clean-runs chromium tcmalloc
+.PHONY: setup course site test test-fast test-latest gpu-check lab clean-runs chromium tcmalloc course-times
 
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt helpers/assets.py
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -50,6 +50,10 @@ setup: $(VENV)/.installed tcmalloc
 
 course: setup
 	$(WITH_TCMALLOC) $(PY) -m helpers run --profile cpu
+
+# The README's "Time and memory" table: every notebook as `make course` runs them, in a fresh model cache.
+course-times: setup
+	$(WITH_TCMALLOC) $(PY) benchmarks/course_times.py $(COURSE_TIMES_ARGS)
 
 # Only the library (no compiler, no service); as root only: a learner's `make course` never asks for a password.
 tcmalloc:

@@ -1,6 +1,7 @@
 """The whole course's time and peak memory on this machine: every lesson and solution notebook under
 the `cpu` profile, run as `make course` runs the lessons, one results file per kind of machine.
 
+    make course-times                                           # as `make course` runs: its malloc settings
     .venv/bin/python benchmarks/course_times.py                 # a first run after `make setup`: recipes trained
     .venv/bin/python benchmarks/course_times.py --warm          # with this machine's model cache as it is
     .venv/bin/python benchmarks/course_times.py --from runs/X   # read a run `python -m helpers run` already made
@@ -11,9 +12,10 @@ its headline result) and `.md` (the same table with the machine, the CPU's flags
 commit). By default the run gets a fresh model cache (`COURSE_CACHE_DIR` in a temporary folder) in
 which the offline models are first converted from GGUF, as `make setup` converts them (timed and
 recorded apart: `setup_conversion_seconds`); the course then pays what a learner's first run pays
-after setup, training what lesson 04 and the exercises cache. On 2 cores (2026-12-06): about 13
-minutes with AMX, 17 with AVX512-BF16 units only, 19 limited to AVX2 (up to 1.5x longer on a busy
-shared machine).
+after setup, training what lesson 04 and the exercises cache. The results record the malloc the
+notebooks ran on: tcmalloc under `make course-times` where the system has it, glibc's when the script
+runs without the Makefile's variables. How long it takes: the README's "Time and memory" table
+(13-17 minutes on 2 cores, up to 1.5x longer on a busy shared machine).
 Afterwards the temporary cache and the run's `outputs/` (the models it trained, about 2 GB) are
 deleted; its executed notebooks and summaries stay.
 

@@ -30,12 +30,12 @@ def plain_environment():
     return {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "GLIBC_TUNABLES") and not k.startswith("TCMALLOC_")}
 
 
-@pytest.mark.parametrize("target", ["course", "test", "lab"])
+@pytest.mark.parametrize("target", ["course", "test", "lab", "course-times"])
 def test_make_preloads_tcmalloc_keeping_freed_memory_for_the_commands_that_run_notebooks(target):
     dry_run = subprocess.run(["make", "-n", target, "TCMALLOC=/opt/tc/libtcmalloc_minimal.so.4"], cwd=ROOT,
                              capture_output=True, text=True, env=plain_environment())
-    line = next(line for line in dry_run.stdout.splitlines() if "-m helpers run" in line or "-m pytest" in line
-                or "jupyter lab" in line)
+    line = next(line for line in dry_run.stdout.splitlines()
+                if any(command in line for command in ("-m helpers run", "-m pytest", "jupyter lab", "course_times.py")))
     assert 'LD_PRELOAD="/opt/tc/libtcmalloc_minimal.so.4"' in line and "TCMALLOC_RELEASE_RATE=0" in line, line
     without = subprocess.run(["make", "-n", target, "TCMALLOC="], cwd=ROOT, capture_output=True, text=True,
                              env=plain_environment())

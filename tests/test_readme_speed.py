@@ -54,6 +54,7 @@ def test_the_avx512_bf16_sections_figures_are_computed_from_the_results():
     assert f"slower per token than the padding-dropped batches ({packed['tokens_per_second']:.0f})" in text
     assert f"LoRA is {lora['tokens_per_second'] / plain['tokens_per_second']:.1f}x plain TRL and QLoRA " \
            f"{qlora['tokens_per_second'] / plain['tokens_per_second']:.1f}x" in text
+    glibc = whole_course("cpu-avx2-emulated", "glibc")  # the table's run before tcmalloc, the same lesson code
     totals = {kind: course_times.total_seconds(rows.values())
               for kind, (_, rows) in course_times.measured(RESULTS).items()}
     assert f"the course takes {totals['cpu-avx512-bf16'] / totals['cpu-amx']:.1f}x as long here" in text
@@ -98,14 +99,17 @@ def test_the_avx2_stand_ins_figures_are_computed_from_its_results():
            f"({gain:.2f}x), with the EPYC's bf16 units {bf16_gain:.2f}x" in text
     assert f"QLoRA ran {row(here, 'QLoRA r=8, adapter in bf16')['tokens_per_second']:.0f} tokens/s with the bf16 " \
            f"adapter and {min(qlora):.0f}-{max(qlora):.0f} with the fp32 one, against LoRA's {tokens['lora']}" in text
+    glibc = whole_course("cpu-avx2-emulated", "glibc")  # the table's run before tcmalloc, the same lesson code
     totals = {kind: course_times.total_seconds(rows.values())
               for kind, (_, rows) in course_times.measured(RESULTS).items()}
     assert f"17.5 with the oneDNN products above (`git show a15b066:benchmarks/results/course-times-cpu-avx2-emulated.md`), " \
            f"18.1 with the LoRA path (`git show 7328ed5:benchmarks/results/course-times-cpu-avx2-emulated.md`), " \
-           f"and {totals['cpu-avx2-emulated'] / 60:.1f} minutes in the course-times table" in text
-    stand_in = course_times.measured(RESULTS)["cpu-avx2-emulated"][1]
-    lesson02, lesson05 = (float(stand_in[name]["seconds"]) for name in ("02_supervised_fine_tuning", "05_evaluation"))
-    assert f"(lesson 02 289 -> {lesson02:.0f} s, lesson 05 210 -> {lesson05:.0f} s)" in text
+           f"{sum(r['seconds'] for r in glibc.values()) / 60:.1f} with the same lesson code on another evening " \
+           f"(`git show 0cc132f:benchmarks/results/course-times-cpu-avx2-emulated.md`; " in text
+    assert f"and {totals['cpu-avx2-emulated'] / 60:.1f} minutes in the course-times table, on tcmalloc" in text
+    assert "tcmalloc" in (RESULTS / "course-times-cpu-avx2-emulated.md").read_text()
+    lesson02, lesson05 = (glibc[name]["seconds"] for name in ("02_supervised_fine_tuning", "05_evaluation"))
+    assert f"lesson 02 289 -> {lesson02:.0f} s, lesson 05 210 -> {lesson05:.0f} s: runs of unchanged code" in text
 
 
 def test_the_decoding_speed_ups_the_readme_quotes_are_the_benchmarks():
@@ -138,12 +142,57 @@ def test_the_fresh_memory_paragraph_quotes_its_results_files():
     assert (f"memory touched for the first time {best['first touch of new memory']} GB/s, memory already mapped "
             f"{best['memory already mapped (zero_ again)']} GB/s, freed and taken again at once "
             f"{best['freed and taken again at once']} GB/s, after 4 s {best['freed and taken again after 4 s']} GB/s") in text
-    _, rows = course_times.measured(RESULTS)["cpu-avx512-bf16"]
-    lesson = rows["02_supervised_fine_tuning"]
-    assert f"{course_times.system_share(rows.values()):.0%} of the notebooks' CPU time was spent in the operating system's kernel" in text
+    glibc = whole_course("cpu-avx512-bf16", "glibc")
+    share = sum(r["of it in the OS kernel"] for r in glibc.values()) / sum(r["CPU s"] for r in glibc.values())
+    lesson = glibc["02_supervised_fine_tuning"]
+    assert f"course-times run on glibc's malloc, {share:.0%} of the notebooks' CPU time was spent in the operating system's kernel" in text
     assert f"(lesson 02, whose base model" in text and \
-        f"every step: {float(lesson['system_cpu_seconds']) / float(lesson['cpu_seconds']):.0%})" in text
+        f"every step: {lesson['of it in the OS kernel'] / lesson['CPU s']:.0%})" in text
     kept = (RESULTS / "allocator-cpu-avx512-bf16.md").read_text()
     assert "| the Makefile's tunables | 231 | 320 | 68 | 9.4 |" in kept and "| + `glibc.malloc.mmap_max=0` | 215 | 324 | 42 | 16.9 |" in kept
     assert "cut lesson 02 from 231 to 215 s on the EPYC but raised its peak from 9.4 to 16.9 GB" in text
     assert "mmap_max" not in (ROOT / "Makefile").read_text()
+
+
+def whole_course(kind, malloc):
+    """allocator-<kind>.md's whole-course table: notebook -> {"seconds", "CPU s", ...} under that malloc."""
+    lines = [line for line in (RESULTS / f"allocator-{kind}.md").read_text().split("### The whole course")[1].splitlines()
+             if line.startswith("| ")]
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    start = next(i for i, cell in enumerate(header) if cell.startswith(f"{malloc}:"))
+    names = ["seconds", "CPU s", "of it in the OS kernel", "peak memory (GB)"]
+    rows = {}
+    for line in lines[1:]:  # the header's separator row starts "|-"
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if cells[0] != "all":
+            rows[cells[0]] = {name: float(value) for name, value in zip(names, cells[start:start + 4])}
+    return rows
+
+
+def test_the_tcmalloc_paragraph_quotes_the_allocator_results():
+    text = re.sub(r"\s+", " ", README[README.index("**A malloc that keeps freed memory.**"):].split("\n\n")[0])
+    table = [[cell.strip() for cell in line.strip("|").split("|")]
+            for line in (RESULTS / "allocator-cpu-avx512-bf16.md").read_text().splitlines() if line.startswith("| ")]
+    lesson02 = {}
+    for cells in table:
+        lesson02.setdefault(cells[0], []).append(cells)
+    glibc_runs = lesson02["glibc, the Makefile's tunables"]
+    glibc, glibc_peak = [int(r[1]) for r in glibc_runs], float(glibc_runs[0][4])
+    (tcmalloc,) = lesson02["tcmalloc, `TCMALLOC_RELEASE_RATE=0`"]
+    kept = lesson02["jemalloc, freed memory kept"]
+    more = [float(r[4]) - glibc_peak for r in kept]
+    assert f"{min(glibc)}-{max(glibc)} s on glibc, {tcmalloc[1]} on tcmalloc with " \
+           f"{float(tcmalloc[4]) - glibc_peak:.1f} GB more at the peak" in text
+    assert f"never hands memory back ({kept[0][1]} s, {min(more):.1f}-{max(more):.1f} GB more)" in text
+    users = [int(r[2]) for r in glibc_runs]
+    assert f"user CPU time was {min(users)}-{max(users)} s on glibc and {tcmalloc[2]} on tcmalloc" in text
+    shares = [sum(r["of it in the OS kernel"] for r in rows.values()) / sum(r["CPU s"] for r in rows.values())
+              for rows in (whole_course("cpu-avx512-bf16", malloc) for malloc in ("glibc", "tcmalloc"))]
+    assert f"(the kernel's share of the CPU time {shares[0]:.0%} -> {shares[1]:.0%})" in text
+    for kind, words in (("cpu-avx512-bf16", "with the EPYC's bf16 units"), ("cpu-avx2-emulated", "with torch limited to AVX2")):
+        minutes = [sum(r["seconds"] for r in whole_course(kind, malloc).values()) / 60 for malloc in ("glibc", "tcmalloc")]
+        assert f"{minutes[0]:.1f} -> {minutes[1]:.1f} minutes {words}" in text
+    (_, ours), = [course_times.measured(RESULTS)["cpu-avx512-bf16"]]
+    assert sum(float(r["seconds"]) for r in ours.values()) == pytest.approx(
+        sum(r["seconds"] for r in whole_course("cpu-avx512-bf16", "tcmalloc").values()))  # the table's own run
+    assert "tcmalloc" in (RESULTS / "course-times-cpu-avx512-bf16.md").read_text()
