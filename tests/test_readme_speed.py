@@ -188,10 +188,17 @@ def test_the_tcmalloc_paragraph_quotes_the_allocator_results():
     assert f"user CPU time was {min(users)}-{max(users)} s on glibc and {tcmalloc[2]} on tcmalloc" in text
     shares = [sum(r["of it in the OS kernel"] for r in rows.values()) / sum(r["CPU s"] for r in rows.values())
               for rows in (whole_course("cpu-avx512-bf16", malloc) for malloc in ("glibc", "tcmalloc"))]
-    assert f"(the kernel's share of the CPU time {shares[0]:.0%} -> {shares[1]:.0%})" in text
+    assert f"(the kernel's share of the CPU time {shares[0]:.0%} -> {shares[1]:.0%};" in text
     for kind, words in (("cpu-avx512-bf16", "with the EPYC's bf16 units"), ("cpu-avx2-emulated", "with torch limited to AVX2")):
         minutes = [sum(r["seconds"] for r in whole_course(kind, malloc).values()) / 60 for malloc in ("glibc", "tcmalloc")]
         assert f"{minutes[0]:.1f} -> {minutes[1]:.1f} minutes {words}" in text
+    again = re.search(r"A glibc run after the tcmalloc one.*?\*\*([\d.]+) min\*\*", (RESULTS / "allocator-cpu-avx512-bf16.md").read_text(), re.S)
+    assert f"a second glibc run after the tcmalloc one took {again.group(1)}," in text
+    later = re.search(r"lesson 02 [\d.]+ s, 03 ([\d.]+),\s+04 ([\d.]+), 05 ([\d.]+)\.", (RESULTS / "allocator-cpu-avx512-bf16.md").read_text())
+    on_tcmalloc = whole_course("cpu-avx512-bf16", "tcmalloc")
+    for lesson, seconds in zip(("03_lora_and_qlora", "04_adapters_and_merging", "05_evaluation"), later.groups()):
+        assert abs(float(seconds) / on_tcmalloc[lesson]["seconds"] - 1) < 0.1  # "about as long as on tcmalloc"
+    assert "lessons 03-05 about as long as on tcmalloc, so most of the gain is lesson 02's" in text
     (_, ours), = [course_times.measured(RESULTS)["cpu-avx512-bf16"]]
     assert sum(float(r["seconds"]) for r in ours.values()) == pytest.approx(
         sum(r["seconds"] for r in whole_course("cpu-avx512-bf16", "tcmalloc").values()))  # the table's own run
