@@ -27,7 +27,9 @@ def makes_environment():
 
 
 def plain_environment():
-    return {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "GLIBC_TUNABLES") and not k.startswith("TCMALLOC_")}
+    """This environment without make's malloc settings, nor the make that runs the tests (`make test`)."""
+    dropped = ("LD_PRELOAD", "GLIBC_TUNABLES", "TCMALLOC", "MAKEFLAGS", "MAKELEVEL")
+    return {k: v for k, v in os.environ.items() if k not in dropped and not k.startswith("TCMALLOC_")}
 
 
 @pytest.mark.parametrize("target", ["course", "test", "lab", "course-times"])
