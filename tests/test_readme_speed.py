@@ -199,6 +199,8 @@ def test_the_tcmalloc_paragraph_quotes_the_allocator_results():
     for lesson, seconds in zip(("03_lora_and_qlora", "04_adapters_and_merging", "05_evaluation"), later.groups()):
         assert abs(float(seconds) / on_tcmalloc[lesson]["seconds"] - 1) < 0.1  # "about as long as on tcmalloc"
     assert "lessons 03-05 about as long as on tcmalloc, so most of the gain is lesson 02's" in text
+    once_more = re.search(r"And tcmalloc once more after that.*?\*\*([\d.]+) min\*\*", (RESULTS / "allocator-cpu-avx512-bf16.md").read_text(), re.S)
+    assert f"a second tcmalloc run after that {once_more.group(1)})" in text
     (_, ours), = [course_times.measured(RESULTS)["cpu-avx512-bf16"]]
     assert sum(float(r["seconds"]) for r in ours.values()) == pytest.approx(
         sum(r["seconds"] for r in whole_course("cpu-avx512-bf16", "tcmalloc").values()))  # the table's own run
