@@ -30,6 +30,7 @@ export GLIBC_TUNABLES := $(COURSE_TUNABLES)$(if $(GLIBC_TUNABLES),:$(GLIBC_TUNAB
 # change (tests/test_allocator.py). `make ... TCMALLOC=` runs without it; TCMALLOC=/path picks another copy.
 TCMALLOC_PATHS ?= /usr/lib/*-linux-gnu/libtcmalloc_minimal.so.4 /usr/lib64/libtcmalloc_minimal.so.4
 TCMALLOC ?= $(firstword $(shell ls $(TCMALLOC_PATHS) 2>/dev/null))
+# (The report threshold: tcmalloc otherwise prints a line to stderr for every allocation over 1 GB.)
 WITH_TCMALLOC = $(if $(TCMALLOC),LD_PRELOAD="$(TCMALLOC)$(if $(LD_PRELOAD), $(LD_PRELOAD))" TCMALLOC_RELEASE_RATE=0 \
   TCMALLOC_LARGE_ALLOC_REPORT_THRESHOLD=1000000000000)
 

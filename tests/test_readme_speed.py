@@ -171,8 +171,9 @@ def whole_course(kind, malloc):
 
 def test_the_tcmalloc_paragraph_quotes_the_allocator_results():
     text = re.sub(r"\s+", " ", README[README.index("**A malloc that keeps freed memory.**"):].split("\n\n")[0])
+    results = (RESULTS / "allocator-cpu-avx512-bf16.md").read_text()
     table = [[cell.strip() for cell in line.strip("|").split("|")]
-            for line in (RESULTS / "allocator-cpu-avx512-bf16.md").read_text().splitlines() if line.startswith("| ")]
+            for line in results.splitlines() if line.startswith("| ")]
     lesson02 = {}
     for cells in table:
         lesson02.setdefault(cells[0], []).append(cells)
@@ -192,14 +193,14 @@ def test_the_tcmalloc_paragraph_quotes_the_allocator_results():
     for kind, words in (("cpu-avx512-bf16", "with the EPYC's bf16 units"), ("cpu-avx2-emulated", "with torch limited to AVX2")):
         minutes = [sum(r["seconds"] for r in whole_course(kind, malloc).values()) / 60 for malloc in ("glibc", "tcmalloc")]
         assert f"{minutes[0]:.1f} -> {minutes[1]:.1f} minutes {words}" in text
-    again = re.search(r"A glibc run after the tcmalloc one.*?\*\*([\d.]+) min\*\*", (RESULTS / "allocator-cpu-avx512-bf16.md").read_text(), re.S)
+    again = re.search(r"A glibc run after the tcmalloc one.*?\*\*([\d.]+) min\*\*", results, re.S)
     assert f"a second glibc run after the tcmalloc one took {again.group(1)}," in text
-    later = re.search(r"lesson 02 [\d.]+ s, 03 ([\d.]+),\s+04 ([\d.]+), 05 ([\d.]+)\.", (RESULTS / "allocator-cpu-avx512-bf16.md").read_text())
+    later = re.search(r"lesson 02 [\d.]+ s, 03 ([\d.]+),\s+04 ([\d.]+), 05 ([\d.]+)\.", results)
     on_tcmalloc = whole_course("cpu-avx512-bf16", "tcmalloc")
     for lesson, seconds in zip(("03_lora_and_qlora", "04_adapters_and_merging", "05_evaluation"), later.groups()):
         assert abs(float(seconds) / on_tcmalloc[lesson]["seconds"] - 1) < 0.1  # "about as long as on tcmalloc"
     assert "lessons 03-05 about as long as on tcmalloc, so most of the gain is lesson 02's" in text
-    once_more = re.search(r"And tcmalloc once more after that.*?\*\*([\d.]+) min\*\*", (RESULTS / "allocator-cpu-avx512-bf16.md").read_text(), re.S)
+    once_more = re.search(r"And tcmalloc once more after that.*?\*\*([\d.]+) min\*\*", results, re.S)
     assert f"a second tcmalloc run after that {once_more.group(1)})" in text
     (_, ours), = [course_times.measured(RESULTS)["cpu-avx512-bf16"]]
     assert sum(float(r["seconds"]) for r in ours.values()) == pytest.approx(
