@@ -54,7 +54,6 @@ def test_the_avx512_bf16_sections_figures_are_computed_from_the_results():
     assert f"slower per token than the padding-dropped batches ({packed['tokens_per_second']:.0f})" in text
     assert f"LoRA is {lora['tokens_per_second'] / plain['tokens_per_second']:.1f}x plain TRL and QLoRA " \
            f"{qlora['tokens_per_second'] / plain['tokens_per_second']:.1f}x" in text
-    glibc = whole_course("cpu-avx2-emulated", "glibc")  # the table's run before tcmalloc, the same lesson code
     totals = {kind: course_times.total_seconds(rows.values())
               for kind, (_, rows) in course_times.measured(RESULTS).items()}
     assert f"the course takes {totals['cpu-avx512-bf16'] / totals['cpu-amx']:.1f}x as long here" in text
